@@ -1,0 +1,54 @@
+//! Gateway handlers.
+
+use std::rc::Rc;
+
+use response_handler::{ApiError, ApiResult, Params, Reply, RequestContext};
+use serde_json::{Map, Value, json};
+use spin_sdk::http::{Method, Request};
+
+use crate::upstreams::{UPSTREAMS, upstream_timeout};
+
+/// `GET /health`: every service checked at once, each bounded by the upstream timeout.
+pub async fn health(ctx: Rc<RequestContext>, _request: Request, _params: Params) -> ApiResult {
+    let timeout = upstream_timeout();
+    let checks = UPSTREAMS.iter().map(|upstream| {
+        let ctx = ctx.clone();
+        async move {
+            let started = envelope::now_millis();
+            let outcome = upstream
+                .client(timeout)
+                .send(&ctx, Method::Get, "/health", &[], None)
+                .await;
+            let response_time = envelope::now_millis() - started;
+            let mut check = Map::new();
+            let healthy = matches!(&outcome, Ok(answer) if answer.is_success());
+            check.insert(
+                "status".into(),
+                json!(if healthy { "healthy" } else { "unhealthy" }),
+            );
+            check.insert("responseTime".into(), json!(response_time));
+            match outcome {
+                Ok(answer) if !answer.is_success() => {
+                    check.insert("error".into(), json!(format!("status {}", answer.status)));
+                }
+                Err(error) => {
+                    check.insert("error".into(), json!(error.message));
+                }
+                Ok(_) => {}
+            }
+            (upstream.health_key, healthy, Value::Object(check))
+        }
+    });
+    let results = futures::future::join_all(checks).await;
+    let all_healthy = results.iter().all(|(_, healthy, _)| *healthy);
+    let map: Map<String, Value> = results
+        .into_iter()
+        .map(|(key, _, check)| (key.to_string(), check))
+        .collect();
+    if all_healthy {
+        Ok(Reply::ok(&map, "All services healthy"))
+    } else {
+        Err(ApiError::service_unavailable("Some services are unhealthy")
+            .with_details(Value::Object(map)))
+    }
+}

@@ -1,0 +1,35 @@
+//! The API gateway: the app's only public component.
+//!
+//! It answers `GET /health` by checking every service concurrently. Requests under `/api/`
+//! are routed by the table in `upstreams` to the private services over local service chaining.
+
+mod handlers;
+mod upstreams;
+
+use response_handler::{Routes, ServiceConfig};
+
+static SERVICE: ServiceConfig = ServiceConfig {
+    name: "api-gateway",
+    version: env!("CARGO_PKG_VERSION"),
+    headers: &[(
+        "x-gateway",
+        concat!("storefront-gateway/", env!("CARGO_PKG_VERSION")),
+    )],
+    parse_json_bodies: false,
+};
+
+fn routes() -> Routes {
+    Routes::new().get("/health", handlers::health)
+}
+
+/// The Spin entry point. `#[http_component]` expands to the SDK's export glue, which is
+/// `unsafe` by nature; the allowance is scoped to this module.
+#[allow(unsafe_code)]
+mod entry {
+    use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+
+    #[spin_sdk::http_component]
+    async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
+        response_handler::serve(&super::SERVICE, &super::routes(), request, response_out).await;
+    }
+}

@@ -1,0 +1,39 @@
+//! The database of this service (Spin SQLite label `notifications`) and its migrations.
+
+use response_handler::ApiError;
+use store::{Database, Migration};
+
+/// The Spin SQLite label declared in `spin.toml`.
+pub const DATABASE: &str = "notifications";
+
+/// Every schema version, oldest first.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "notifications",
+    statements: &[
+        "CREATE TABLE notifications (
+            id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            title TEXT NOT NULL,
+            message TEXT NOT NULL,
+            data TEXT NOT NULL,
+            read_at TEXT,
+            created_at TEXT NOT NULL
+        )",
+        "CREATE INDEX notifications_user_created ON notifications (user_id, created_at DESC, id DESC)",
+    ],
+}];
+
+/// Opens the database, migrating it on first use.
+pub fn open() -> Result<Database, ApiError> {
+    Database::open(DATABASE, MIGRATIONS)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn migrations_are_in_order() {
+        assert_eq!(store::check_migration_order(super::MIGRATIONS), Ok(()));
+    }
+}

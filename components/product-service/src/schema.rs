@@ -1,0 +1,42 @@
+//! The database of this service (Spin SQLite label `products`) and its migrations.
+
+use response_handler::ApiError;
+use store::{Database, Migration};
+
+/// The Spin SQLite label declared in `spin.toml`.
+pub const DATABASE: &str = "products";
+
+/// Every schema version, oldest first.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "products",
+    statements: &[
+        "CREATE TABLE products (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            price_cents INTEGER NOT NULL CHECK (price_cents > 0),
+            category TEXT NOT NULL,
+            stock INTEGER NOT NULL DEFAULT 0 CHECK (stock >= 0),
+            is_active INTEGER NOT NULL DEFAULT 1,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )",
+        "CREATE INDEX products_category ON products (category)",
+        "CREATE INDEX products_price ON products (price_cents)",
+        "CREATE INDEX products_created_at ON products (created_at DESC, id DESC)",
+    ],
+}];
+
+/// Opens the database, migrating it on first use.
+pub fn open() -> Result<Database, ApiError> {
+    Database::open(DATABASE, MIGRATIONS)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn migrations_are_in_order() {
+        assert_eq!(store::check_migration_order(super::MIGRATIONS), Ok(()));
+    }
+}

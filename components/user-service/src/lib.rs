@@ -1,0 +1,34 @@
+//! The user service: registration, login, token verification and profiles.
+//!
+//! The entry point and the route table; handlers live in `handlers`, the schema in `schema`.
+
+mod handlers;
+mod schema;
+
+use response_handler::{Routes, ServiceConfig};
+
+static SERVICE: ServiceConfig = ServiceConfig {
+    name: "user-service",
+    version: env!("CARGO_PKG_VERSION"),
+    headers: &[
+        ("x-service", "user-service"),
+        ("x-version", env!("CARGO_PKG_VERSION")),
+    ],
+    parse_json_bodies: true,
+};
+
+fn routes() -> Routes {
+    Routes::new().get("/health", handlers::health)
+}
+
+/// The Spin entry point. `#[http_component]` expands to the SDK's export glue, which is
+/// `unsafe` by nature; the allowance is scoped to this module.
+#[allow(unsafe_code)]
+mod entry {
+    use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+
+    #[spin_sdk::http_component]
+    async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
+        response_handler::serve(&super::SERVICE, &super::routes(), request, response_out).await;
+    }
+}

@@ -1,0 +1,38 @@
+//! The database of this service (Spin SQLite label `users`) and its migrations.
+
+use response_handler::ApiError;
+use store::{Database, Migration};
+
+/// The Spin SQLite label declared in `spin.toml`.
+pub const DATABASE: &str = "users";
+
+/// Every schema version, oldest first.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "users",
+    statements: &[
+        "CREATE TABLE users (
+            id TEXT PRIMARY KEY,
+            email TEXT NOT NULL,
+            email_normalized TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            password_hash TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('user', 'admin')),
+            created_at TEXT NOT NULL
+        )",
+        "CREATE INDEX users_created_at ON users (created_at DESC, id DESC)",
+    ],
+}];
+
+/// Opens the database, migrating it on first use.
+pub fn open() -> Result<Database, ApiError> {
+    Database::open(DATABASE, MIGRATIONS)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn migrations_are_in_order() {
+        assert_eq!(store::check_migration_order(super::MIGRATIONS), Ok(()));
+    }
+}

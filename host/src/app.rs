@@ -1,0 +1,437 @@
+//! Loading an app from its manifest and serving one request with a fresh component instance.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use bytes::Bytes;
+use envelope::ErrorCode;
+use http_body_util::{BodyExt, Full};
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime_wasi::WasiCtx;
+use wasmtime_wasi::cli::OutputFile;
+use wasmtime_wasi_http::WasiBody;
+use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+
+use crate::bindings::fermyon::spin;
+use crate::manifest::{Manifest, RouteDecl};
+use crate::outbound::AllowedHosts;
+use crate::routing::{Route, RouteTable};
+use crate::runtime_config::StorageLayout;
+use crate::state::{INTERNAL_HOST_SUFFIX, RequestState};
+use crate::variables::{ProvidedValues, resolve_components};
+
+/// How the app is loaded.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    pub manifest: PathBuf,
+    pub state_dir: PathBuf,
+    pub runtime_config: Option<PathBuf>,
+    /// Where compiled components are kept between runs (default `<state_dir>/cache`).
+    pub cache_dir: Option<PathBuf>,
+    pub variables: ProvidedValues,
+    /// Use these `.wasm` files instead of the manifest's `source` (test harnesses).
+    pub source_overrides: HashMap<String, PathBuf>,
+}
+
+/// One component, compiled and pre-linked.
+pub struct LoadedComponent {
+    pub id: String,
+    pre: ProxyPre<RequestState>,
+    pub allowed_hosts: AllowedHosts,
+    pub sqlite_databases: HashSet<String>,
+    pub key_value_stores: HashSet<String>,
+    pub variables: HashMap<String, String>,
+    stdout: File,
+    stderr: File,
+}
+
+/// The loaded app, shared by every request.
+pub struct AppInner {
+    engine: Engine,
+    components: Vec<LoadedComponent>,
+    by_id: HashMap<String, usize>,
+    routes: RouteTable<usize>,
+    storage: StorageLayout,
+}
+
+/// Which route led to a component, for Spin's `spin-*` request headers.
+struct RouteInfo {
+    route: String,
+    path_info: String,
+    client_addr: SocketAddr,
+}
+
+/// One engine per process: apps started in the same process (tests) share its instance pool
+/// and compiled code stays compatible with the on-disk cache.
+fn engine() -> Result<Engine> {
+    static ENGINE: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
+    if let Some(engine) = ENGINE.get() {
+        return Ok(engine.clone());
+    }
+    let engine = new_engine()?;
+    Ok(ENGINE.get_or_init(|| engine).clone())
+}
+
+fn new_engine() -> Result<Engine> {
+    let config = Config::new();
+    let mut pooling = PoolingAllocationConfig::default();
+    // A request holds up to three instances (gateway, service, notification), and tests run
+    // dozens of concurrent requests; memories are bounded so the reservation stays modest.
+    pooling
+        .total_component_instances(1000)
+        .total_core_instances(4000)
+        .total_memories(1000)
+        .total_tables(2000)
+        .max_memory_size(256 << 20);
+    let mut pooled = config.clone();
+    pooled.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+    match Engine::new(&pooled) {
+        Ok(engine) => Ok(engine),
+        Err(error) => {
+            eprintln!(
+                "[runner] pooling allocator unavailable ({error:#}); using on-demand allocation"
+            );
+            Ok(Engine::new(&config)?)
+        }
+    }
+}
+
+/// Compiles a component, or loads the machine code cached from an earlier run.
+fn load_component(engine: &Engine, wasm: &Path, cache_dir: &Path) -> Result<Component> {
+    let bytes = std::fs::read(wasm).with_context(|| {
+        format!(
+            "cannot read component {} (run with --build, or `spin build`)",
+            wasm.display()
+        )
+    })?;
+    let mut compatibility = std::collections::hash_map::DefaultHasher::new();
+    engine
+        .precompile_compatibility_hash()
+        .hash(&mut compatibility);
+    let mut digest = Sha256::new();
+    digest.update(&bytes);
+    digest.update(compatibility.finish().to_le_bytes());
+    let key: String = digest
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let cached = cache_dir.join(format!("{key}.cwasm"));
+    if cached.exists() {
+        // SAFETY: the file was written by `Component::serialize` of this runner into a
+        // directory it owns, under a key that covers both the source bytes and the engine
+        // configuration; a stale or foreign file fails the deserializer's own header checks.
+        #[allow(unsafe_code)]
+        match unsafe { Component::deserialize_file(engine, &cached) } {
+            Ok(component) => return Ok(component),
+            Err(error) => eprintln!(
+                "[runner] ignoring unusable cache entry {}: {error:#}",
+                cached.display()
+            ),
+        }
+    }
+    let component = anyhow_result(Component::new(engine, &bytes))
+        .with_context(|| format!("cannot compile {}", wasm.display()))?;
+    std::fs::create_dir_all(cache_dir)?;
+    let temporary = cache_dir.join(format!("{key}.{}.tmp", std::process::id()));
+    std::fs::write(&temporary, component.serialize()?)?;
+    std::fs::rename(&temporary, &cached)?;
+    Ok(component)
+}
+
+/// wasmtime 48 has its own error type; this keeps `anyhow` context chains working.
+fn anyhow_result<T>(result: wasmtime::Result<T>) -> Result<T> {
+    result.map_err(anyhow::Error::from)
+}
+
+fn linker(engine: &Engine) -> Result<Linker<RequestState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    spin::sqlite::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+    spin::key_value::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+    spin::variables::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+    Ok(linker)
+}
+
+fn log_file(dir: &Path, name: &str) -> Result<File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(name))
+        .with_context(|| format!("cannot open log file in {}", dir.display()))
+}
+
+impl AppInner {
+    pub fn load(options: &LoadOptions) -> Result<Arc<Self>> {
+        let manifest = Manifest::load(&options.manifest)?;
+        let base = options
+            .manifest
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let variables = resolve_components(&manifest, &options.variables)?;
+        let storage = StorageLayout::new(&options.state_dir, options.runtime_config.as_deref())?;
+        let log_dir = options.state_dir.join("logs");
+        std::fs::create_dir_all(&log_dir)?;
+        let cache_dir = options
+            .cache_dir
+            .clone()
+            .unwrap_or_else(|| options.state_dir.join("cache"));
+
+        let engine = engine()?;
+        let linker = linker(&engine)?;
+        let mut components = Vec::new();
+        let mut by_id = HashMap::new();
+        for (id, decl) in &manifest.component {
+            let wasm = options
+                .source_overrides
+                .get(id)
+                .cloned()
+                .unwrap_or_else(|| crate::manifest::resolve(&base, &decl.source));
+            let component = load_component(&engine, &wasm, &cache_dir)?;
+            let pre = anyhow_result(ProxyPre::new(
+                anyhow_result(linker.instantiate_pre(&component)).with_context(|| {
+                    format!("component `{id}` imports something this runner does not provide")
+                })?,
+            ))
+            .with_context(|| {
+                format!("component `{id}` does not export wasi:http/incoming-handler")
+            })?;
+            for label in &decl.key_value_stores {
+                crate::kv::open_backing(&storage.key_value_path(label))
+                    .with_context(|| format!("key-value store `{label}`"))?;
+            }
+            by_id.insert(id.clone(), components.len());
+            components.push(LoadedComponent {
+                id: id.clone(),
+                pre,
+                allowed_hosts: AllowedHosts::parse(&decl.allowed_outbound_hosts)
+                    .with_context(|| format!("component `{id}`"))?,
+                sqlite_databases: decl.sqlite_databases.iter().cloned().collect(),
+                key_value_stores: decl.key_value_stores.iter().cloned().collect(),
+                variables: variables.get(id).cloned().unwrap_or_default(),
+                stdout: log_file(&log_dir, &format!("{id}_stdout.txt"))?,
+                stderr: log_file(&log_dir, &format!("{id}_stderr.txt"))?,
+            });
+        }
+
+        let mut routes = RouteTable::default();
+        for trigger in &manifest.trigger.http {
+            let index = by_id[&trigger.component];
+            match &trigger.route {
+                RouteDecl::Path(path) => routes.add(Route::parse(path)?, index)?,
+                RouteDecl::Private { .. } => {}
+            }
+        }
+        if manifest.trigger.http.is_empty() {
+            bail!("the manifest has no [[trigger.http]] entries");
+        }
+        Ok(Arc::new(Self {
+            engine,
+            components,
+            by_id,
+            routes,
+            storage,
+        }))
+    }
+
+    pub fn component(&self, index: usize) -> &LoadedComponent {
+        &self.components[index]
+    }
+
+    pub fn component_index(&self, id: &str) -> Option<usize> {
+        self.by_id.get(id).copied()
+    }
+
+    pub fn storage(&self) -> &StorageLayout {
+        &self.storage
+    }
+
+    /// The public routes, as `(route, component id)`, for start-up output.
+    pub fn public_routes(&self) -> Vec<(String, String)> {
+        self.routes
+            .routes()
+            .map(|(route, index)| (route.as_manifest_str(), self.components[*index].id.clone()))
+            .collect()
+    }
+
+    /// Serves a request that arrived from outside: public routes only.
+    pub async fn dispatch_external(
+        self: Arc<Self>,
+        request: http::Request<WasiBody>,
+        client_addr: SocketAddr,
+    ) -> http::Response<WasiBody> {
+        let Some(found) = self.routes.find(request.uri().path()) else {
+            return host_error(ErrorCode::NotFound, "Route not found", "runner");
+        };
+        let info = RouteInfo {
+            route: found.route.as_manifest_str(),
+            path_info: found.path_info,
+            client_addr,
+        };
+        let target = *found.target;
+        self.dispatch(target, info, request).await
+    }
+
+    /// Serves a request one component sent to `http://<id>.spin.internal`.
+    pub async fn dispatch_internal(
+        self: Arc<Self>,
+        target: usize,
+        request: http::Request<WasiBody>,
+    ) -> http::Response<WasiBody> {
+        let info = RouteInfo {
+            route: "/...".to_string(),
+            path_info: request.uri().path().to_string(),
+            client_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        };
+        self.dispatch(target, info, request).await
+    }
+
+    async fn dispatch(
+        self: Arc<Self>,
+        target: usize,
+        info: RouteInfo,
+        mut request: http::Request<WasiBody>,
+    ) -> http::Response<WasiBody> {
+        let component = &self.components[target];
+        let id = component.id.clone();
+        set_spin_headers(&mut request, &info, &id);
+        let wasi = WasiCtx::builder()
+            .stdout(OutputFile::new(clone_file(&component.stdout)))
+            .stderr(OutputFile::new(clone_file(&component.stderr)))
+            .build();
+        let pre = component.pre.clone();
+        let mut store = Store::new(&self.engine, RequestState::new(self.clone(), target, wasi));
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let prepared = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, request)
+            .and_then(|req| Ok((req, store.data_mut().http().new_response_outparam(sender)?)));
+        let (incoming, outparam) = match prepared {
+            Ok(pair) => pair,
+            Err(error) => {
+                eprintln!("[runner] {id}: cannot prepare request: {error:#}");
+                return host_error(ErrorCode::BadRequest, "Malformed request", &id);
+            }
+        };
+        // The guest may keep running after it sends its response (e.g. to deliver events),
+        // so the call lives in its own task and only the response is awaited here.
+        let task_id = id.clone();
+        let task = tokio::spawn(async move {
+            let proxy = pre.instantiate_async(&mut store).await?;
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, incoming, outparam)
+                .await
+        });
+        match receiver.await {
+            Ok(Ok(response)) => response,
+            Ok(Err(code)) => {
+                eprintln!("[runner] {id}: component answered with error {code:?}");
+                host_error(ErrorCode::InternalError, "An internal error occurred", &id)
+            }
+            Err(_) => {
+                match task.await {
+                    Ok(Ok(())) => {
+                        eprintln!("[runner] {task_id}: component returned without a response")
+                    }
+                    Ok(Err(error)) => eprintln!("[runner] {task_id}: component trapped: {error:?}"),
+                    Err(error) => eprintln!("[runner] {task_id}: component task failed: {error}"),
+                }
+                host_error(ErrorCode::InternalError, "An internal error occurred", &id)
+            }
+        }
+    }
+}
+
+fn clone_file(file: &File) -> File {
+    file.try_clone().unwrap_or_else(|_| {
+        // Out of descriptors: fall back to discarding output rather than failing the request.
+        File::options()
+            .write(true)
+            .open("/dev/null")
+            .unwrap_or_else(|_| panic!("cannot open /dev/null"))
+    })
+}
+
+fn set_spin_headers(request: &mut http::Request<WasiBody>, info: &RouteInfo, component: &str) {
+    let full_url = {
+        let uri = request.uri();
+        let host = request
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string)
+            .or_else(|| uri.authority().map(|a| a.to_string()))
+            .unwrap_or_else(|| format!("{component}{INTERNAL_HOST_SUFFIX}"));
+        let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        format!("http://{host}{path_and_query}")
+    };
+    let component_route = info.route.trim_end_matches("/...").to_string();
+    let headers = request.headers_mut();
+    // A client must not be able to forge what the runtime tells the component.
+    let forged: Vec<_> = headers
+        .keys()
+        .filter(|name| name.as_str().starts_with("spin-"))
+        .cloned()
+        .collect();
+    for name in forged {
+        headers.remove(name);
+    }
+    let pairs = [
+        ("spin-full-url", full_url),
+        ("spin-path-info", info.path_info.clone()),
+        ("spin-matched-route", info.route.clone()),
+        ("spin-raw-component-route", info.route.clone()),
+        ("spin-component-route", component_route),
+        ("spin-base-path", "/".to_string()),
+        ("spin-client-addr", info.client_addr.to_string()),
+    ];
+    for (name, value) in pairs {
+        if let Ok(value) = http::HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+}
+
+/// A runner-made response in the app's envelope shape (the component never got to answer).
+pub fn host_error(code: ErrorCode, message: &str, service: &str) -> http::Response<WasiBody> {
+    let now = envelope::now_millis();
+    let meta = envelope::Meta {
+        request_id: uuid::Uuid::new_v4().to_string(),
+        timestamp: envelope::rfc3339_from_millis(now),
+        execution_time: 0,
+        service: service.to_string(),
+        environment: None,
+        version: None,
+        pagination: None,
+    };
+    let body = envelope::to_json(&envelope::failure(code, message, meta));
+    let mut response = http::Response::new(
+        Full::new(Bytes::from(body))
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
+    *response.status_mut() = http::StatusCode::from_u16(code.status())
+        .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// Kept for API symmetry with the server: how long shutdown waits for in-flight requests.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);

@@ -1,0 +1,163 @@
+//! Application variables: values from `SPIN_VARIABLE_*`, `--variable`, or defaults, and the
+//! per-component templates (`"{{ name }}"`) that expose them.
+
+use std::collections::{BTreeMap, HashMap};
+
+use anyhow::{Context, Result, bail};
+
+use crate::manifest::{Manifest, VariableDecl};
+
+/// Values given to the app from outside, highest precedence first when merged.
+#[derive(Debug, Default, Clone)]
+pub struct ProvidedValues {
+    /// From `--variable name=value` (wins over the environment).
+    pub explicit: HashMap<String, String>,
+    /// From `SPIN_VARIABLE_<NAME>` environment variables.
+    pub environment: HashMap<String, String>,
+}
+
+impl ProvidedValues {
+    /// Reads `SPIN_VARIABLE_*` from this process's environment.
+    pub fn from_process_env() -> Self {
+        let environment = std::env::vars()
+            .filter_map(|(key, value)| {
+                key.strip_prefix("SPIN_VARIABLE_")
+                    .map(|name| (name.to_ascii_lowercase(), value))
+            })
+            .collect();
+        Self {
+            explicit: HashMap::new(),
+            environment,
+        }
+    }
+
+    fn lookup(&self, name: &str) -> Option<&String> {
+        self.explicit
+            .get(name)
+            .or_else(|| self.environment.get(name))
+    }
+}
+
+/// Resolves every application variable, failing on the first required one without a value.
+pub fn resolve_application(
+    declared: &BTreeMap<String, VariableDecl>,
+    provided: &ProvidedValues,
+) -> Result<HashMap<String, String>> {
+    let mut values = HashMap::new();
+    for (name, decl) in declared {
+        let value = match (provided.lookup(name), &decl.default) {
+            (Some(value), _) => value.clone(),
+            (None, Some(default)) => default.clone(),
+            (None, None) => bail!(
+                "required variable `{name}` has no value: set SPIN_VARIABLE_{} or pass --variable {name}=...",
+                name.to_ascii_uppercase()
+            ),
+        };
+        values.insert(name.clone(), value);
+    }
+    Ok(values)
+}
+
+/// Expands a component variable template against the application's values.
+pub fn expand_template(template: &str, app_values: &HashMap<String, String>) -> Result<String> {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find("}}")
+            .with_context(|| format!("unterminated `{{{{` in `{template}`"))?;
+        let name = after[..end].trim();
+        let value = app_values
+            .get(name)
+            .with_context(|| format!("template `{template}` names undefined variable `{name}`"))?;
+        out.push_str(value);
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// The resolved variables of every component, keyed by component id then variable name.
+pub fn resolve_components(
+    manifest: &Manifest,
+    provided: &ProvidedValues,
+) -> Result<HashMap<String, HashMap<String, String>>> {
+    let app_values = resolve_application(&manifest.variables, provided)?;
+    manifest
+        .component
+        .iter()
+        .map(|(id, component)| {
+            let values = component
+                .variables
+                .iter()
+                .map(|(name, template)| {
+                    expand_template(template, &app_values)
+                        .map(|value| (name.clone(), value))
+                        .with_context(|| format!("component `{id}` variable `{name}`"))
+                })
+                .collect::<Result<HashMap<_, _>>>()?;
+            Ok((id.clone(), values))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decls() -> BTreeMap<String, VariableDecl> {
+        BTreeMap::from([
+            (
+                "jwt_secret".to_string(),
+                VariableDecl {
+                    required: true,
+                    secret: true,
+                    ..Default::default()
+                },
+            ),
+            (
+                "log_level".to_string(),
+                VariableDecl {
+                    default: Some("info".into()),
+                    ..Default::default()
+                },
+            ),
+        ])
+    }
+
+    #[test]
+    fn missing_required_variable_is_named_in_the_error() {
+        let error = resolve_application(&decls(), &ProvidedValues::default())
+            .expect_err("jwt_secret is required");
+        assert!(error.to_string().contains("jwt_secret"), "{error}");
+    }
+
+    #[test]
+    fn explicit_value_beats_environment_beats_default() {
+        let mut provided = ProvidedValues::default();
+        provided
+            .environment
+            .insert("jwt_secret".into(), "env".into());
+        provided
+            .environment
+            .insert("log_level".into(), "debug".into());
+        provided.explicit.insert("jwt_secret".into(), "flag".into());
+        let values = resolve_application(&decls(), &provided).expect("all set");
+        assert_eq!(values["jwt_secret"], "flag");
+        assert_eq!(values["log_level"], "debug");
+    }
+
+    #[test]
+    fn templates_expand_and_reject_unknown_names() {
+        let values = HashMap::from([("a".to_string(), "1".to_string())]);
+        assert_eq!(
+            expand_template("x-{{ a }}-{{a}}", &values).expect("known"),
+            "x-1-1"
+        );
+        assert_eq!(expand_template("plain", &values).expect("literal"), "plain");
+        assert!(expand_template("{{ b }}", &values).is_err());
+        assert!(expand_template("{{ a", &values).is_err());
+    }
+}

@@ -1,0 +1,212 @@
+//! Storefront identity, shared by the gateway (which verifies every token locally) and the
+//! user service (which issues them).
+//!
+//! Tokens are HS256 JWTs carrying the contract's claims (`sub`, `email`, `name`, `role`,
+//! `iat`, `exp`, `iss`), signed with the `jwt_secret` Spin variable. There is no default
+//! secret anywhere: a [`TokenKeys`] can only be made from a secret the caller supplies, and an
+//! empty or short one is refused. Passwords are hashed with argon2id into PHC strings.
+
+use std::collections::HashSet;
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use jwt_simple::prelude::*;
+
+/// The `iss` claim of every token this system issues.
+pub const ISSUER: &str = "storefront-user-service";
+/// How long a token is valid.
+pub const TOKEN_LIFETIME_HOURS: u64 = 24;
+/// Shortest accepted `jwt_secret`, in bytes (HS256 wants at least its 32-byte output size).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// What a caller may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    User,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// The custom claims; `sub`, `iat`, `exp` and `iss` are the standard ones.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+struct ProfileClaims {
+    email: String,
+    name: String,
+    role: Role,
+}
+
+/// The verified identity of a caller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Identity {
+    pub user_id: String,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    /// Expiry, seconds since the Unix epoch.
+    pub expires_at: u64,
+}
+
+impl Identity {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// Whether the caller may act on a resource owned by `owner_id`.
+    pub fn owns_or_admin(&self, owner_id: &str) -> bool {
+        self.is_admin() || self.user_id == owner_id
+    }
+}
+
+/// Why a token was refused. All of them are a 401 to the client; the variants are for logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenError {
+    Missing,
+    Malformed,
+    Invalid(String),
+}
+
+impl std::fmt::Display for TokenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TokenError::Missing => f.write_str("no bearer token"),
+            TokenError::Malformed => f.write_str("authorization header is not `Bearer <token>`"),
+            TokenError::Invalid(reason) => write!(f, "token rejected: {reason}"),
+        }
+    }
+}
+
+/// Why a secret cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeakSecret;
+
+impl std::fmt::Display for WeakSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "jwt_secret must be at least {MIN_SECRET_BYTES} bytes")
+    }
+}
+
+/// The signing key, made from the deployment's `jwt_secret`.
+pub struct TokenKeys {
+    key: HS256Key,
+}
+
+impl TokenKeys {
+    pub fn from_secret(secret: &str) -> Result<Self, WeakSecret> {
+        if secret.len() < MIN_SECRET_BYTES {
+            return Err(WeakSecret);
+        }
+        Ok(Self {
+            key: HS256Key::from_bytes(secret.as_bytes()),
+        })
+    }
+
+    /// Issues a token valid for [`TOKEN_LIFETIME_HOURS`].
+    pub fn issue(
+        &self,
+        user_id: &str,
+        email: &str,
+        name: &str,
+        role: Role,
+    ) -> Result<String, TokenError> {
+        let claims = Claims::with_custom_claims(
+            ProfileClaims {
+                email: email.to_string(),
+                name: name.to_string(),
+                role,
+            },
+            Duration::from_hours(TOKEN_LIFETIME_HOURS),
+        )
+        .with_subject(user_id)
+        .with_issuer(ISSUER);
+        self.key
+            .authenticate(claims)
+            .map_err(|error| TokenError::Invalid(error.to_string()))
+    }
+
+    /// Verifies signature, algorithm (HS256 only), issuer and expiry.
+    pub fn verify(&self, token: &str) -> Result<Identity, TokenError> {
+        let options = VerificationOptions {
+            allowed_issuers: Some(HashSet::from([ISSUER.to_string()])),
+            time_tolerance: Some(Duration::from_secs(5)),
+            ..Default::default()
+        };
+        let claims = self
+            .key
+            .verify_token::<ProfileClaims>(token, Some(options))
+            .map_err(|error| TokenError::Invalid(error.to_string()))?;
+        let user_id = claims
+            .subject
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| TokenError::Invalid("no subject".into()))?;
+        let expires_at = claims
+            .expires_at
+            .ok_or_else(|| TokenError::Invalid("no expiry".into()))?
+            .as_secs();
+        Ok(Identity {
+            user_id,
+            email: claims.custom.email,
+            name: claims.custom.name,
+            role: claims.custom.role,
+            expires_at,
+        })
+    }
+
+    /// Verifies the token of an `Authorization: Bearer <token>` header value.
+    pub fn verify_header(&self, authorization: Option<&str>) -> Result<Identity, TokenError> {
+        let header = authorization.ok_or(TokenError::Missing)?;
+        let token = bearer_token(header).ok_or(TokenError::Malformed)?;
+        self.verify(token)
+    }
+}
+
+/// The token of a `Bearer` authorization header (scheme case-insensitive).
+pub fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && !token.contains(' '))
+        .then_some(token)
+}
+
+/// Why a password operation failed (randomness or hashing failure; never the password).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HashError(pub String);
+
+/// Hashes a password with argon2id and a fresh random salt, as a PHC string.
+pub fn hash_password(password: &str) -> Result<String, HashError> {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|error| HashError(error.to_string()))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|error| HashError(error.to_string()))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|error| HashError(error.to_string()))
+}
+
+/// Checks a password against a PHC string; a malformed hash never matches.
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    PasswordHash::new(phc)
+        .map(|hash| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &hash)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// A valid argon2id hash of a random password, to verify against when an email is unknown so
+/// that a login for an unknown email costs about as much as one with a wrong password.
+pub fn decoy_hash() -> &'static str {
+    "$argon2id$v=19$m=19456,t=2,p=1$YWJjZGVmZ2hpamtsbW5vcA$jVL1JjvIPzfxp6yl35rzQaxsrvAkU48uKzSNwDLOXcE"
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,184 @@
+use super::*;
+
+const SECRET: &str = "test-secret-that-is-long-enough-0123456789";
+
+fn keys() -> TokenKeys {
+    TokenKeys::from_secret(SECRET).expect("strong secret")
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use jwt_simple::reexports::ct_codecs::{Base64UrlSafeNoPadding, Encoder};
+    Base64UrlSafeNoPadding::encode_to_string(bytes).expect("encodes")
+}
+
+#[test]
+fn issued_token_verifies_with_the_contract_claims() {
+    let token = keys()
+        .issue("u1", "a@b.co", "Ann", Role::Admin)
+        .expect("issued");
+    let identity = keys().verify(&token).expect("valid");
+    assert_eq!(identity.user_id, "u1");
+    assert_eq!(identity.email, "a@b.co");
+    assert_eq!(identity.name, "Ann");
+    assert_eq!(identity.role, Role::Admin);
+    let payload = token.split('.').nth(1).expect("payload");
+    use jwt_simple::reexports::ct_codecs::{Base64UrlSafeNoPadding, Decoder};
+    let json = Base64UrlSafeNoPadding::decode_to_vec(payload, None).expect("base64");
+    let claims: serde_json::Value = serde_json::from_slice(&json).expect("json");
+    for claim in ["sub", "email", "name", "role", "iat", "exp", "iss"] {
+        assert!(claims.get(claim).is_some(), "missing claim {claim}");
+    }
+    assert_eq!(claims["role"], "admin");
+    assert_eq!(claims["iss"], ISSUER);
+    let iat = claims["iat"].as_u64().expect("iat");
+    assert_eq!(identity.expires_at - iat, TOKEN_LIFETIME_HOURS * 3600);
+}
+
+#[test]
+fn short_or_empty_secrets_are_refused() {
+    assert!(TokenKeys::from_secret("").is_err());
+    assert!(TokenKeys::from_secret("short").is_err());
+}
+
+#[test]
+fn token_signed_with_another_key_is_rejected() {
+    let other = TokenKeys::from_secret("another-secret-that-is-long-enough-987654").expect("ok");
+    let token = other
+        .issue("u1", "a@b.co", "Ann", Role::User)
+        .expect("issued");
+    assert!(matches!(keys().verify(&token), Err(TokenError::Invalid(_))));
+}
+
+#[test]
+fn expired_token_is_rejected() {
+    let claims = Claims::with_custom_claims(
+        ProfileClaims {
+            email: "a@b.co".into(),
+            name: "Ann".into(),
+            role: Role::User,
+        },
+        Duration::from_secs(1),
+    )
+    .with_subject("u1")
+    .with_issuer(ISSUER);
+    let mut claims = claims;
+    let past = Clock::now_since_epoch() - Duration::from_hours(2);
+    claims.issued_at = Some(past);
+    claims.expires_at = Some(past + Duration::from_secs(60));
+    let token = HS256Key::from_bytes(SECRET.as_bytes())
+        .authenticate(claims)
+        .expect("signed");
+    assert!(matches!(keys().verify(&token), Err(TokenError::Invalid(_))));
+}
+
+#[test]
+fn alg_none_token_is_rejected() {
+    let header = b64(br#"{"alg":"none","typ":"JWT"}"#);
+    let payload = b64(
+        br#"{"sub":"u1","email":"a@b.co","name":"A","role":"admin","iss":"storefront-user-service","iat":1,"exp":99999999999}"#,
+    );
+    for token in [
+        format!("{header}.{payload}."),
+        format!("{header}.{payload}"),
+    ] {
+        assert!(keys().verify(&token).is_err(), "{token}");
+    }
+}
+
+#[test]
+fn tampered_payload_is_rejected() {
+    let token = keys()
+        .issue("u1", "a@b.co", "Ann", Role::User)
+        .expect("issued");
+    let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
+    parts[1] = b64(
+        br#"{"sub":"u1","email":"a@b.co","name":"Ann","role":"admin","iss":"storefront-user-service","iat":1,"exp":99999999999}"#,
+    );
+    assert!(keys().verify(&parts.join(".")).is_err());
+}
+
+#[test]
+fn wrong_issuer_is_rejected() {
+    let claims = Claims::with_custom_claims(
+        ProfileClaims {
+            email: "a@b.co".into(),
+            name: "Ann".into(),
+            role: Role::User,
+        },
+        Duration::from_hours(1),
+    )
+    .with_subject("u1")
+    .with_issuer("someone-else");
+    let token = HS256Key::from_bytes(SECRET.as_bytes())
+        .authenticate(claims)
+        .expect("signed");
+    assert!(keys().verify(&token).is_err());
+}
+
+#[test]
+fn other_hmac_algorithms_are_rejected() {
+    let claims = Claims::with_custom_claims(
+        ProfileClaims {
+            email: "a@b.co".into(),
+            name: "Ann".into(),
+            role: Role::User,
+        },
+        Duration::from_hours(1),
+    )
+    .with_subject("u1")
+    .with_issuer(ISSUER);
+    let token = HS512Key::from_bytes(SECRET.as_bytes())
+        .authenticate(claims)
+        .expect("signed");
+    assert!(keys().verify(&token).is_err());
+}
+
+#[test]
+fn bearer_header_parsing() {
+    assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+    assert_eq!(bearer_token("bearer abc"), Some("abc"));
+    assert_eq!(bearer_token("Basic abc"), None);
+    assert_eq!(bearer_token("Bearer"), None);
+    assert_eq!(bearer_token("Bearer "), None);
+    assert_eq!(bearer_token("Bearer a b"), None);
+    assert_eq!(keys().verify_header(None), Err(TokenError::Missing));
+    assert_eq!(
+        keys().verify_header(Some("Token x")),
+        Err(TokenError::Malformed)
+    );
+}
+
+#[test]
+fn roles_and_ownership() {
+    let token = keys()
+        .issue("u1", "a@b.co", "Ann", Role::User)
+        .expect("issued");
+    let user = keys().verify(&token).expect("valid");
+    assert!(!user.is_admin());
+    assert!(user.owns_or_admin("u1"));
+    assert!(!user.owns_or_admin("u2"));
+    let token = keys()
+        .issue("u9", "root@b.co", "Root", Role::Admin)
+        .expect("issued");
+    assert!(keys().verify(&token).expect("valid").owns_or_admin("u1"));
+}
+
+#[test]
+fn password_hash_round_trip_uses_argon2id_phc() {
+    let hash = hash_password("correct horse battery").expect("hashed");
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(verify_password("correct horse battery", &hash));
+    assert!(!verify_password("wrong password", &hash));
+    assert_ne!(
+        hash,
+        hash_password("correct horse battery").expect("hashed"),
+        "salted"
+    );
+}
+
+#[test]
+fn malformed_hash_never_matches_and_decoy_is_a_valid_hash() {
+    assert!(!verify_password("x", "not a phc string"));
+    assert!(PasswordHash::new(decoy_hash()).is_ok());
+    assert!(!verify_password("anything", decoy_hash()));
+}

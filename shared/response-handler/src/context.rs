@@ -1,0 +1,126 @@
+//! Per-service configuration and per-request context.
+
+use std::cell::RefCell;
+
+use futures::future::LocalBoxFuture;
+
+use crate::log::{LogLevel, Logger};
+
+/// Describes a component to the handler wrapper (the original's `quickSetup` options).
+#[derive(Debug)]
+pub struct ServiceConfig {
+    /// `meta.service` and the log's `service`.
+    pub name: &'static str,
+    pub version: &'static str,
+    /// Added to every response (e.g. `X-Service`, `X-Gateway`).
+    pub headers: &'static [(&'static str, &'static str)],
+    /// Parse JSON bodies before routing (services); the gateway relays bodies untouched.
+    pub parse_json_bodies: bool,
+}
+
+/// The deployment environment, from the `environment` Spin variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    /// The default: no internal detail leaves the service.
+    Production,
+    /// `meta.environment`/`meta.version` and 5xx causes are shown.
+    Development,
+}
+
+impl Environment {
+    pub fn parse(value: Option<&str>) -> Self {
+        match value.map(|v| v.trim().to_ascii_lowercase()) {
+            Some(v) if v == "development" => Environment::Development,
+            _ => Environment::Production,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Production => "production",
+            Environment::Development => "development",
+        }
+    }
+}
+
+/// One request, as handlers see it.
+pub struct RequestContext {
+    pub config: &'static ServiceConfig,
+    pub request_id: String,
+    pub environment: Environment,
+    pub logger: Logger,
+    pub(crate) started_millis: i64,
+    pub(crate) headers: Vec<(String, Vec<u8>)>,
+    pub(crate) json: Option<serde_json::Value>,
+    deferred: RefCell<Vec<LocalBoxFuture<'static, ()>>>,
+}
+
+impl std::fmt::Debug for RequestContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestContext")
+            .field("service", &self.config.name)
+            .field("request_id", &self.request_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RequestContext {
+    pub fn new(
+        config: &'static ServiceConfig,
+        request_id: String,
+        environment: Environment,
+        level: LogLevel,
+    ) -> Self {
+        Self {
+            config,
+            request_id,
+            environment,
+            logger: Logger::new(config.name, level),
+            started_millis: envelope::now_millis(),
+            headers: Vec::new(),
+            json: None,
+            deferred: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// A request header (case-insensitive), if present and UTF-8.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .and_then(|(_, value)| std::str::from_utf8(value).ok())
+    }
+
+    /// Every request header, as received.
+    pub fn headers(&self) -> &[(String, Vec<u8>)] {
+        &self.headers
+    }
+
+    /// The parsed JSON body; a 400 when the route needs one and none was sent.
+    pub fn json(&self) -> Result<&serde_json::Value, crate::ApiError> {
+        self.json
+            .as_ref()
+            .ok_or_else(|| crate::ApiError::bad_request("A JSON request body is required"))
+    }
+
+    /// Runs `work` after the response has been sent (e.g. delivering events).
+    pub fn after_response(&self, work: impl Future<Output = ()> + 'static) {
+        self.deferred.borrow_mut().push(Box::pin(work));
+    }
+
+    pub(crate) fn take_deferred(&self) -> Vec<LocalBoxFuture<'static, ()>> {
+        std::mem::take(&mut *self.deferred.borrow_mut())
+    }
+
+    /// Milliseconds since the request arrived.
+    pub fn elapsed_millis(&self) -> u64 {
+        u64::try_from(envelope::now_millis() - self.started_millis).unwrap_or(0)
+    }
+}
+
+/// A Spin variable of this component, `None` when undefined or empty.
+pub fn variable(name: &str) -> Option<String> {
+    spin_sdk::variables::get(name)
+        .ok()
+        .filter(|value| !value.trim().is_empty())
+}

@@ -1,0 +1,31 @@
+//! The storefront's response handler: the Rust counterpart of the original design's
+//! `quickSetup` middleware and its `res.ok` / `res.badRequest` / ... helpers.
+//!
+//! A component describes itself with a [`ServiceConfig`] and its routes with a [`Routes`]
+//! table, then hands every request to [`serve`]. This crate gives each request an id, times
+//! it, parses JSON bodies into the component's types with envelope errors for bad JSON, wrong
+//! content types and oversized bodies, answers unknown paths (404) and wrong methods (405 with
+//! `Allow`), renders every outcome into the envelope of `wit/envelope.wit`, hides internal
+//! detail of 5xx errors outside `development`, and writes one JSON log line per request.
+//! Work a handler defers with [`RequestContext::after_response`] runs once the response has
+//! been sent, so it never adds to the client's latency.
+
+mod context;
+mod error;
+mod log;
+mod reply;
+mod request_id;
+mod routes;
+mod serve;
+
+pub use context::{Environment, RequestContext, ServiceConfig};
+pub use envelope::{ErrorCode, Pagination};
+pub use error::ApiError;
+pub use log::{LogLevel, Logger};
+pub use reply::{Reply, pagination};
+pub use request_id::{REQUEST_ID_HEADER, is_sane_request_id};
+pub use routes::{Params, Routes};
+pub use serve::serve;
+
+/// The result of a handler.
+pub type ApiResult = Result<Reply, ApiError>;

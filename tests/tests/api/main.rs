@@ -1,0 +1,5 @@
+//! End-to-end tests through the runner: one binary, one module per area.
+
+mod envelope_rules;
+mod health;
+mod runner;
