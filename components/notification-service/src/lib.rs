@@ -7,7 +7,8 @@ mod schema;
 
 use response_handler::{Routes, ServiceConfig};
 
-static SERVICE: ServiceConfig = ServiceConfig {
+/// How this component describes itself in envelopes, headers and logs.
+pub static SERVICE: ServiceConfig = ServiceConfig {
     name: "notification-service",
     version: env!("CARGO_PKG_VERSION"),
     headers: &[
@@ -17,12 +18,15 @@ static SERVICE: ServiceConfig = ServiceConfig {
     parse_json_bodies: true,
 };
 
-fn routes() -> Routes {
+/// Every route of this component, in one table.
+pub fn routes() -> Routes {
     Routes::new().get("/health", handlers::health)
 }
 
 /// The Spin entry point. `#[http_component]` expands to the SDK's export glue, which is
-/// `unsafe` by nature; the allowance is scoped to this module.
+/// `unsafe` by nature (the allowance is scoped to this module) and only means something in
+/// the wasm build: native builds, used for unit tests, leave it out.
+#[cfg(target_arch = "wasm32")]
 #[allow(unsafe_code)]
 mod entry {
     use spin_sdk::http::{IncomingRequest, ResponseOutparam};
