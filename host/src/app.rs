@@ -143,7 +143,8 @@ fn load_component(engine: &Engine, wasm: &Path, cache_dir: &Path) -> Result<Comp
     let component = anyhow_result(Component::new(engine, &bytes))
         .with_context(|| format!("cannot compile {}", wasm.display()))?;
     std::fs::create_dir_all(cache_dir)?;
-    let temporary = cache_dir.join(format!("{key}.{}.tmp", std::process::id()));
+    // Unique per writer: apps started concurrently in one process may compile the same component.
+    let temporary = cache_dir.join(format!("{key}.{}.tmp", uuid::Uuid::new_v4().simple()));
     std::fs::write(&temporary, component.serialize()?)?;
     std::fs::rename(&temporary, &cached)?;
     Ok(component)

@@ -214,3 +214,40 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("restart failed: {e:#}"))
     }
 }
+
+/// A registered user and their token.
+#[derive(Debug, Clone)]
+pub struct Registered {
+    pub id: String,
+    pub email: String,
+    pub token: String,
+}
+
+impl TestApp {
+    /// Sends a request with a bearer token.
+    pub fn authed(&self, request: reqwest::RequestBuilder, token: &str) -> reqwest::RequestBuilder {
+        request.bearer_auth(token)
+    }
+
+    /// Registers a user (an admin when the email is in `admin_emails`) and returns its token.
+    pub async fn register(&self, email: &str) -> Registered {
+        let answer = self
+            .post_json(
+                "/api/users/register",
+                &serde_json::json!({ "email": email, "password": "correct-horse", "name": "Test User" }),
+            )
+            .await;
+        assert_eq!(answer.status, 201, "register {email}: {}", answer.text);
+        Registered {
+            id: answer.body["data"]["user"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            email: email.to_string(),
+            token: answer.body["data"]["token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        }
+    }
+}

@@ -1,9 +1,12 @@
 //! The API gateway: the app's only public component.
 //!
 //! It answers `GET /health` by checking every service concurrently. Requests under `/api/`
-//! are routed by the table in `upstreams` to the private services over local service chaining.
+//! are routed by the table in `table` to the private services over local service chaining,
+//! after the caller's token is checked against the route's access rule.
 
 mod handlers;
+mod proxy;
+mod table;
 mod upstreams;
 
 use response_handler::{Routes, ServiceConfig};
@@ -21,7 +24,13 @@ pub static SERVICE: ServiceConfig = ServiceConfig {
 
 /// Every route of this component, in one table.
 pub fn routes() -> Routes {
-    Routes::new().get("/health", handlers::health)
+    let routes = Routes::new().get("/health", handlers::health);
+    table::ROUTES.iter().fold(routes, |routes, route| {
+        let route = *route;
+        routes.route(route.method, route.public, move |ctx, request, params| {
+            proxy::forward(route, ctx, request, params)
+        })
+    })
 }
 
 /// The Spin entry point. `#[http_component]` expands to the SDK's export glue, which is

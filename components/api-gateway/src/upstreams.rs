@@ -16,28 +16,29 @@ pub struct Upstream {
     pub url_variable: &'static str,
 }
 
-pub const UPSTREAMS: [Upstream; 4] = [
-    Upstream {
-        health_key: "user",
-        component: "user-service",
-        url_variable: "user_service_url",
-    },
-    Upstream {
-        health_key: "product",
-        component: "product-service",
-        url_variable: "product_service_url",
-    },
-    Upstream {
-        health_key: "order",
-        component: "order-service",
-        url_variable: "order_service_url",
-    },
-    Upstream {
-        health_key: "notification",
-        component: "notification-service",
-        url_variable: "notification_service_url",
-    },
-];
+pub const USER: Upstream = Upstream {
+    health_key: "user",
+    component: "user-service",
+    url_variable: "user_service_url",
+};
+pub const PRODUCT: Upstream = Upstream {
+    health_key: "product",
+    component: "product-service",
+    url_variable: "product_service_url",
+};
+pub const ORDER: Upstream = Upstream {
+    health_key: "order",
+    component: "order-service",
+    url_variable: "order_service_url",
+};
+pub const NOTIFICATION: Upstream = Upstream {
+    health_key: "notification",
+    component: "notification-service",
+    url_variable: "notification_service_url",
+};
+
+/// Every service, in the order of the `/health` map.
+pub const UPSTREAMS: [Upstream; 4] = [USER, PRODUCT, ORDER, NOTIFICATION];
 
 /// The `upstream_timeout_ms` variable (default 5000 ms).
 pub fn upstream_timeout() -> Duration {

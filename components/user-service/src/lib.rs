@@ -1,9 +1,12 @@
 //! The user service: registration, login, token verification and profiles.
 //!
-//! The entry point and the route table; handlers live in `handlers`, the schema in `schema`.
+//! The entry point and the route table; handlers live in `handlers`, parsing
+//! in `domain`, SQL in `storage`, the schema in `schema`.
 
+mod domain;
 mod handlers;
 mod schema;
+mod storage;
 
 use response_handler::{Routes, ServiceConfig};
 
@@ -20,7 +23,13 @@ pub static SERVICE: ServiceConfig = ServiceConfig {
 
 /// Every route of this component, in one table.
 pub fn routes() -> Routes {
-    Routes::new().get("/health", handlers::health)
+    Routes::new()
+        .post("/register", handlers::register)
+        .post("/login", handlers::login)
+        .get("/users/me", handlers::me)
+        .get("/users", handlers::list)
+        .post("/auth/verify", handlers::verify)
+        .get("/health", handlers::health)
 }
 
 /// The Spin entry point. `#[http_component]` expands to the SDK's export glue, which is

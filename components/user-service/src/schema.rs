@@ -7,11 +7,12 @@ use store::{Database, Migration};
 pub const DATABASE: &str = "users";
 
 /// Every schema version, oldest first.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "users",
-    statements: &[
-        "CREATE TABLE users (
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "users",
+        statements: &[
+            "CREATE TABLE users (
             id TEXT PRIMARY KEY,
             email TEXT NOT NULL,
             email_normalized TEXT NOT NULL UNIQUE,
@@ -20,9 +21,15 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             role TEXT NOT NULL CHECK (role IN ('user', 'admin')),
             created_at TEXT NOT NULL
         )",
-        "CREATE INDEX users_created_at ON users (created_at DESC, id DESC)",
-    ],
-}];
+            "CREATE INDEX users_created_at ON users (created_at DESC, id DESC)",
+        ],
+    },
+    Migration {
+        version: 2,
+        description: "event outbox",
+        statements: outbox::MIGRATION_STATEMENTS,
+    },
+];
 
 /// Opens the database, migrating it on first use.
 pub fn open() -> Result<Database, ApiError> {

@@ -12,7 +12,10 @@
 
 mod context;
 mod error;
+mod identity;
+mod input;
 mod log;
+mod query;
 mod reply;
 mod request_id;
 mod routes;
@@ -21,7 +24,10 @@ mod serve;
 pub use context::{Environment, RequestContext, ServiceConfig};
 pub use envelope::{ErrorCode, Pagination};
 pub use error::ApiError;
+pub use identity::{Identity, Role, token_keys};
+pub use input::Fields;
 pub use log::{LogLevel, Logger};
+pub use query::{PageRequest, Query, query_pairs};
 pub use reply::{Reply, pagination};
 pub use request_id::{REQUEST_ID_HEADER, is_sane_request_id};
 pub use routes::{Params, Routes};

@@ -73,6 +73,18 @@ impl Database {
         }
     }
 
+    /// Runs `work` inside a read transaction (`BEGIN` … `COMMIT`): every read in it sees the
+    /// same snapshot, so a page and its total agree.
+    pub fn read_transaction<T>(
+        &self,
+        work: impl FnOnce(&Self) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        self.execute("BEGIN", &[])?;
+        let result = work(self);
+        let _ = self.execute(if result.is_ok() { "COMMIT" } else { "ROLLBACK" }, &[]);
+        result
+    }
+
     /// Whether the database answers a trivial query (for `/health`).
     pub fn ping(&self) -> Result<(), ApiError> {
         self.execute("SELECT 1", &[]).map(drop)

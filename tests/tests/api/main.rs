@@ -3,3 +3,4 @@
 mod envelope_rules;
 mod health;
 mod runner;
+mod users;

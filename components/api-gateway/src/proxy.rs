@@ -1,0 +1,119 @@
+//! Forwarding a public request to its service.
+
+use std::rc::Rc;
+
+use response_handler::{ApiError, ApiResult, Params, Reply, RequestContext};
+use spin_sdk::http::Request;
+
+use crate::table::{Access, GatewayRoute, fill_path};
+use crate::upstreams::upstream_timeout;
+
+/// Headers that describe one connection, not the request, and never cross the gateway;
+/// `x-user-*` would let a client claim an identity.
+fn forwardable(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    !matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "host"
+            | "content-length"
+            | "x-request-id"
+            | "authorization"
+    ) && !name.starts_with("x-user-")
+        && !name.starts_with("spin-")
+}
+
+/// Headers of the service's answer that the client should see.
+const RELAYED_RESPONSE_HEADERS: [&str; 5] =
+    ["x-service", "x-version", "allow", "retry-after", "location"];
+
+/// Checks access, rewrites the path and relays the service's status and envelope.
+pub async fn forward(
+    route: GatewayRoute,
+    ctx: Rc<RequestContext>,
+    request: Request,
+    params: Params,
+) -> ApiResult {
+    match route.access {
+        Access::Anyone => {}
+        Access::User => {
+            ctx.identity()?;
+        }
+        Access::Admin => {
+            ctx.admin()?;
+        }
+    }
+    let path = fill_path(route.upstream_path, |name| {
+        params.get(name).map(str::to_string)
+    })
+    .ok_or_else(|| ApiError::internal(format!("route {} lacks a parameter", route.public)))?;
+    let path_and_query = match request.uri().split_once('?') {
+        Some((_, query)) if !query.is_empty() => format!("{path}?{query}"),
+        _ => path,
+    };
+    let mut headers: Vec<(String, Vec<u8>)> = ctx
+        .headers()
+        .iter()
+        .filter(|(name, _)| forwardable(name))
+        .cloned()
+        .collect();
+    if let Some(client) = ctx.header("spin-client-addr") {
+        let ip = client.rsplit_once(':').map_or(client, |(ip, _)| ip);
+        headers.push(("x-forwarded-for".into(), ip.as_bytes().to_vec()));
+    }
+    let body = request.body();
+    let body = (!body.is_empty()).then(|| body.to_vec());
+    let upstream = route
+        .upstream
+        .client(upstream_timeout())
+        .send(
+            &ctx,
+            request.method().clone(),
+            &path_and_query,
+            &headers,
+            body,
+        )
+        .await?;
+    let mut reply = Reply::passthrough(upstream.status, upstream.body);
+    for (name, value) in upstream.headers {
+        if RELAYED_RESPONSE_HEADERS
+            .iter()
+            .any(|relayed| name.eq_ignore_ascii_case(relayed))
+            && let Ok(value) = String::from_utf8(value)
+        {
+            reply = reply.header(&name.to_ascii_lowercase(), value);
+        }
+    }
+    Ok(reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_and_hop_by_hop_headers_are_not_forwarded() {
+        for name in [
+            "X-User-Id",
+            "x-user-role",
+            "X-User-Context",
+            "Connection",
+            "Transfer-Encoding",
+            "Host",
+            "spin-path-info",
+        ] {
+            assert!(!forwardable(name), "{name}");
+        }
+        for name in ["content-type", "idempotency-key", "accept", "user-agent"] {
+            assert!(forwardable(name), "{name}");
+        }
+    }
+}

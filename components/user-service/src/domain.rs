@@ -1,0 +1,189 @@
+//! User-service domain types: parsed once at the edge, valid everywhere after.
+
+use serde::Serialize;
+
+/// A syntactically valid email address, trimmed; compared lower-cased.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    display: String,
+    normalized: String,
+}
+
+impl Email {
+    pub const MAX_LEN: usize = 254;
+
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        let trimmed = raw.trim();
+        if trimmed.len() > Self::MAX_LEN {
+            return Err("must be at most 254 characters");
+        }
+        let (local, domain) = trimmed
+            .split_once('@')
+            .ok_or("must be a valid email address")?;
+        let valid = !local.is_empty()
+            && local.len() <= 64
+            && !domain.contains('@')
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains("..")
+            && trimmed
+                .chars()
+                .all(|c| c.is_ascii_graphic() || !c.is_ascii())
+            && domain
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '-' || c == '.');
+        if !valid {
+            return Err("must be a valid email address");
+        }
+        Ok(Self {
+            display: trimmed.to_string(),
+            normalized: trimmed.to_lowercase(),
+        })
+    }
+
+    /// As the user typed it (trimmed).
+    pub fn as_str(&self) -> &str {
+        &self.display
+    }
+
+    /// The key that makes emails unique regardless of case.
+    pub fn normalized(&self) -> &str {
+        &self.normalized
+    }
+}
+
+/// A password of 8 to 128 characters. Never logged, never stored in clear.
+pub struct Password(String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+impl Password {
+    pub const MIN_CHARS: usize = 8;
+    pub const MAX_CHARS: usize = 128;
+
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        match raw.chars().count() {
+            n if n < Self::MIN_CHARS => Err("must be at least 8 characters"),
+            n if n > Self::MAX_CHARS => Err("must be at most 128 characters"),
+            _ => Ok(Self(raw.to_string())),
+        }
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A display name of 1 to 100 characters, trimmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Name(String);
+
+impl Name {
+    pub const MAX_CHARS: usize = 100;
+
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        let trimmed = raw.trim();
+        match trimmed.chars().count() {
+            0 => Err("must not be empty"),
+            n if n > Self::MAX_CHARS => Err("must be at most 100 characters"),
+            _ if trimmed.chars().any(char::is_control) => {
+                Err("must not contain control characters")
+            }
+            _ => Ok(Self(trimmed.to_string())),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Whether `email` is listed in the `admin_emails` variable (comma-separated, any case).
+pub fn is_admin_email(email: &Email, admin_emails: &str) -> bool {
+    admin_emails
+        .split(',')
+        .map(|entry| entry.trim().to_lowercase())
+        .any(|entry| !entry.is_empty() && entry == email.normalized())
+}
+
+/// A user as clients see it: never the password hash.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub role: String,
+    pub created_at: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_trimmed_and_compared_lower_case() {
+        let email = Email::parse("  Ann.Lee@Example.COM ").expect("valid");
+        assert_eq!(email.as_str(), "Ann.Lee@Example.COM");
+        assert_eq!(email.normalized(), "ann.lee@example.com");
+    }
+
+    #[test]
+    fn invalid_emails_are_rejected() {
+        let long = format!("{}@example.com", "a".repeat(250));
+        for raw in [
+            "",
+            "plain",
+            "@example.com",
+            "a@",
+            "a@b",
+            "a@.com",
+            "a@b.",
+            "a@b..com",
+            "a b@c.com",
+            "a@b@c.com",
+            "a@exa mple.com",
+            long.as_str(),
+        ] {
+            assert!(Email::parse(raw).is_err(), "{raw:?} should be invalid");
+        }
+    }
+
+    #[test]
+    fn password_length_is_counted_in_characters() {
+        assert!(Password::parse("1234567").is_err());
+        assert!(Password::parse("12345678").is_ok());
+        assert!(
+            Password::parse("ééééééé").is_err(),
+            "7 characters even if 14 bytes"
+        );
+        assert!(Password::parse(&"x".repeat(128)).is_ok());
+        assert!(Password::parse(&"x".repeat(129)).is_err());
+        assert_eq!(
+            format!("{:?}", Password::parse("secret-pass").expect("ok")),
+            "Password(***)"
+        );
+    }
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(Name::parse("  Ann  ").expect("valid").as_str(), "Ann");
+        assert!(Name::parse("   ").is_err());
+        assert!(Name::parse(&"n".repeat(100)).is_ok());
+        assert!(Name::parse(&"n".repeat(101)).is_err());
+        assert!(Name::parse("a\u{0}b").is_err());
+    }
+
+    #[test]
+    fn admin_emails_match_case_insensitively_and_ignore_blanks() {
+        let email = Email::parse("Root@Example.com").expect("valid");
+        assert!(is_admin_email(&email, "ops@example.com, ROOT@example.com"));
+        assert!(!is_admin_email(&email, ""));
+        assert!(!is_admin_email(&email, " , other@example.com"));
+    }
+}

@@ -1,0 +1,154 @@
+//! The transactional outbox.
+//!
+//! A producing service writes each event ([`record`]) in the same SQLite transaction as the
+//! change it describes, so an event exists exactly when its change does. [`deliver_pending`]
+//! then pushes undelivered events, oldest first and in bounded batches, to the notification
+//! service's private `POST /events`, and marks each delivered on a 2xx. Producers call it after
+//! their response has been sent and again on later requests, so an event whose delivery failed
+//! (the notification service down, say) goes out later: delivery is at least once, and the
+//! notification service ignores an event id it has already seen.
+
+use std::time::Duration;
+
+use response_handler::{ApiError, RequestContext};
+use serde::Serialize;
+use serde_json::Value;
+use service_client::ServiceClient;
+use spin_sdk::http::Method;
+use spin_sdk::sqlite::Value as Sql;
+use store::Database;
+
+/// The outbox table; producers add these statements to their migrations.
+pub const MIGRATION_STATEMENTS: &[&str] = &[
+    "CREATE TABLE outbox (
+        id TEXT PRIMARY KEY,
+        type TEXT NOT NULL,
+        source TEXT NOT NULL,
+        data TEXT NOT NULL,
+        occurred_at TEXT NOT NULL,
+        delivered_at TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT
+    )",
+    "CREATE INDEX outbox_pending ON outbox (occurred_at, id) WHERE delivered_at IS NULL",
+];
+
+/// How many events one delivery pass sends at most.
+pub const BATCH_SIZE: i64 = 20;
+/// Timeout of one delivery call.
+pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// An event as it travels to the notification service.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub occurred_at: String,
+    pub source: String,
+    pub data: Value,
+}
+
+/// Writes an event inside the caller's open transaction; returns its id.
+pub fn record(
+    db: &Database,
+    event_type: &str,
+    source: &str,
+    data: &Value,
+) -> Result<String, ApiError> {
+    let id = format!("evt_{}", uuid::Uuid::new_v4().simple());
+    db.execute(
+        "INSERT INTO outbox (id, type, source, data, occurred_at) VALUES (?, ?, ?, ?, ?)",
+        &[
+            Sql::Text(id.clone()),
+            Sql::Text(event_type.to_string()),
+            Sql::Text(source.to_string()),
+            Sql::Text(data.to_string()),
+            Sql::Text(envelope::rfc3339_from_millis(envelope::now_millis())),
+        ],
+    )?;
+    Ok(id)
+}
+
+/// The oldest undelivered events.
+pub fn pending(db: &Database, limit: i64) -> Result<Vec<Event>, ApiError> {
+    let rows = db.execute(
+        "SELECT id, type, source, data, occurred_at FROM outbox
+         WHERE delivered_at IS NULL ORDER BY occurred_at, id LIMIT ?",
+        &[Sql::Integer(limit)],
+    )?;
+    Ok(rows
+        .rows()
+        .filter_map(|row| {
+            Some(Event {
+                id: row.get::<&str>("id")?.to_string(),
+                event_type: row.get::<&str>("type")?.to_string(),
+                source: row.get::<&str>("source")?.to_string(),
+                data: serde_json::from_str(row.get::<&str>("data")?).unwrap_or(Value::Null),
+                occurred_at: row.get::<&str>("occurred_at")?.to_string(),
+            })
+        })
+        .collect())
+}
+
+/// Sends pending events to the notification service until none is left or one fails.
+/// Returns how many were delivered. Failures are logged and left for a later pass.
+pub async fn deliver_pending(ctx: &RequestContext, db: &Database) -> usize {
+    let client = ServiceClient::from_variable(
+        "notification-service",
+        "notification_service_url",
+        DELIVERY_TIMEOUT,
+    );
+    let events = match pending(db, BATCH_SIZE) {
+        Ok(events) => events,
+        Err(error) => {
+            ctx.logger.error(
+                "outbox read failed",
+                serde_json::json!({ "cause": error.to_string() }),
+            );
+            return 0;
+        }
+    };
+    let mut delivered = 0;
+    for event in events {
+        let body = serde_json::to_vec(&event).unwrap_or_default();
+        let outcome = client
+            .send(ctx, Method::Post, "/events", &[], Some(body))
+            .await;
+        let failure = match &outcome {
+            Ok(answer) if answer.is_success() => None,
+            Ok(answer) => Some(format!("status {}", answer.status)),
+            Err(error) => Some(error.to_string()),
+        };
+        let update = match &failure {
+            None => db.execute(
+                "UPDATE outbox SET delivered_at = ?, attempts = attempts + 1, last_error = NULL
+                 WHERE id = ? AND delivered_at IS NULL",
+                &[
+                    Sql::Text(envelope::rfc3339_from_millis(envelope::now_millis())),
+                    Sql::Text(event.id.clone()),
+                ],
+            ),
+            Some(reason) => db.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?",
+                &[Sql::Text(reason.clone()), Sql::Text(event.id.clone())],
+            ),
+        };
+        if let Err(error) = update {
+            ctx.logger.error(
+                "outbox update failed",
+                serde_json::json!({ "eventId": event.id, "cause": error.to_string() }),
+            );
+        }
+        if let Some(reason) = failure {
+            ctx.logger.warn(
+                "event delivery failed; will retry on a later request",
+                serde_json::json!({ "eventId": event.id, "type": event.event_type, "cause": reason }),
+            );
+            break;
+        }
+        delivered += 1;
+    }
+    delivered
+}

@@ -1,0 +1,150 @@
+//! Query strings and pagination parameters.
+
+use serde_json::json;
+
+use crate::ApiError;
+
+/// Decoded `name=value` pairs of a query string (`+` is a space, `%XX` a byte).
+pub fn query_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(name), decode(value))
+        })
+        .collect()
+}
+
+fn decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        match bytes[index] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                if let Some(byte) = text
+                    .get(index + 1..index + 3)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
+                    out.push(byte);
+                    index += 3;
+                    continue;
+                }
+                out.push(b'%');
+            }
+            other => out.push(other),
+        }
+        index += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The query of a request URI (`path?query`), decoded.
+#[derive(Debug, Default, Clone)]
+pub struct Query(Vec<(String, String)>);
+
+impl Query {
+    pub fn from_uri(uri: &str) -> Self {
+        Self(
+            uri.split_once('?')
+                .map(|(_, q)| query_pairs(q))
+                .unwrap_or_default(),
+        )
+    }
+
+    /// The first value of `name`, if present and not blank.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+            .filter(|value| !value.trim().is_empty())
+    }
+}
+
+/// `page` (from 1) and `limit` of a paginated list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub page: u32,
+    pub limit: u32,
+}
+
+impl PageRequest {
+    /// Reads `page` (>= 1, default 1) and `limit` (1..=`max_limit`, default `default_limit`).
+    pub fn parse(query: &Query, default_limit: u32, max_limit: u32) -> Result<Self, ApiError> {
+        let mut invalid = serde_json::Map::new();
+        let page = match query.get("page") {
+            None => 1,
+            Some(raw) => match raw.trim().parse::<u32>() {
+                Ok(page) if page >= 1 => page,
+                _ => {
+                    invalid.insert("page".into(), json!("must be an integer >= 1"));
+                    1
+                }
+            },
+        };
+        let limit = match query.get("limit") {
+            None => default_limit,
+            Some(raw) => match raw.trim().parse::<u32>() {
+                Ok(limit) if (1..=max_limit).contains(&limit) => limit,
+                _ => {
+                    invalid.insert(
+                        "limit".into(),
+                        json!(format!("must be an integer from 1 to {max_limit}")),
+                    );
+                    default_limit
+                }
+            },
+        };
+        if invalid.is_empty() {
+            Ok(Self { page, limit })
+        } else {
+            Err(ApiError::validation(
+                "Invalid query parameters",
+                json!({ "invalidFields": invalid }),
+            ))
+        }
+    }
+
+    pub fn offset(&self) -> i64 {
+        (i64::from(self.page) - 1) * i64::from(self.limit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_pairs() {
+        let query = Query::from_uri("/p?search=red+shoe&category=a%26b&empty=&x");
+        assert_eq!(query.get("search"), Some("red shoe"));
+        assert_eq!(query.get("category"), Some("a&b"));
+        assert_eq!(query.get("empty"), None);
+        assert_eq!(query.get("missing"), None);
+    }
+
+    #[test]
+    fn pagination_defaults_and_bounds() {
+        let defaults = PageRequest::parse(&Query::from_uri("/x"), 20, 100).expect("ok");
+        assert_eq!(defaults, PageRequest { page: 1, limit: 20 });
+        let page =
+            PageRequest::parse(&Query::from_uri("/x?page=3&limit=100"), 20, 100).expect("ok");
+        assert_eq!(page.offset(), 200);
+        for bad in [
+            "page=0",
+            "page=-1",
+            "page=abc",
+            "limit=0",
+            "limit=101",
+            "limit=2.5",
+            "page=99999999999",
+        ] {
+            let error =
+                PageRequest::parse(&Query::from_uri(&format!("/x?{bad}")), 20, 100).expect_err(bad);
+            assert_eq!(error.code, envelope::ErrorCode::ValidationError, "{bad}");
+        }
+    }
+}
