@@ -251,3 +251,32 @@ impl TestApp {
         }
     }
 }
+
+impl TestApp {
+    /// Creates a product as `admin` and returns its JSON.
+    pub async fn create_product(&self, admin: &Registered, body: &Value) -> Value {
+        let answer = self
+            .send(
+                self.authed(self.client.post(self.url("/api/products")), &admin.token)
+                    .json(body),
+            )
+            .await;
+        assert_eq!(answer.status, 201, "create product: {}", answer.text);
+        answer.body["data"].clone()
+    }
+
+    /// A product's current stock.
+    pub async fn stock_of(&self, product_id: &str) -> i64 {
+        let answer = self.get(&format!("/api/products/{product_id}")).await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        answer.body["data"]["stock"].as_i64().unwrap_or(-1)
+    }
+}
+
+/// `spin.toml` with `edit` applied, written into `dir`.
+pub fn manifest_variant(dir: &TempDir, edit: impl Fn(String) -> String) -> PathBuf {
+    let text = std::fs::read_to_string(workspace_root().join("spin.toml")).unwrap_or_default();
+    let path = dir.path().join("spin.toml");
+    std::fs::write(&path, edit(text)).unwrap_or_else(|e| panic!("write manifest: {e}"));
+    path
+}

@@ -1,12 +1,21 @@
-//! Request handlers.
+//! Product-service handlers.
 
 use std::rc::Rc;
 
-use response_handler::{ApiError, ApiResult, Params, Reply, RequestContext};
+use response_handler::{
+    ApiError, ApiResult, Fields, PageRequest, Params, Query, Reply, RequestContext, pagination,
+};
 use serde_json::json;
 use spin_sdk::http::Request;
 
+use crate::domain::{
+    Cents, Quantity, StockOperation, bounded_text, fts_query, parse_initial_stock,
+};
 use crate::schema;
+use crate::storage::{self, ListFilter, NewProduct, ReservationLine};
+
+/// Lines one reservation may hold (the order service allows 50).
+const MAX_RESERVATION_LINES: usize = 50;
 
 /// `GET /health`: healthy when the service's database answers.
 pub async fn health(ctx: Rc<RequestContext>, _request: Request, _params: Params) -> ApiResult {
@@ -19,4 +28,230 @@ pub async fn health(ctx: Rc<RequestContext>, _request: Request, _params: Params)
             .with_details(json!({ "service": ctx.config.name, "status": "unhealthy", "database": "disconnected" }))
             .with_cause(error)),
     }
+}
+
+fn price_bound(
+    query: &Query,
+    name: &str,
+    invalid: &mut serde_json::Map<String, serde_json::Value>,
+) -> Option<Cents> {
+    let raw = query.get(name)?;
+    // Bounds may be 0 ("from free"), unlike a product's price.
+    if raw.trim() == "0" || raw.trim().trim_end_matches('0') == "0." {
+        return Some(Cents::from_cents(0));
+    }
+    Cents::parse(raw)
+        .map_err(|reason| invalid.insert(name.to_string(), json!(reason)))
+        .ok()
+}
+
+/// `GET /products`: filtered, searched, paginated.
+pub async fn list(_ctx: Rc<RequestContext>, request: Request, _params: Params) -> ApiResult {
+    let query = Query::from_uri(request.uri());
+    let page = PageRequest::parse(&query, 20, 100)?;
+    let mut invalid = serde_json::Map::new();
+    let min_price = price_bound(&query, "minPrice", &mut invalid);
+    let max_price = price_bound(&query, "maxPrice", &mut invalid);
+    if let (Some(min), Some(max)) = (min_price, max_price)
+        && min > max
+    {
+        invalid.insert(
+            "minPrice".into(),
+            json!("must not be greater than maxPrice"),
+        );
+    }
+    let search = match query.get("search") {
+        None => None,
+        Some(text) if text.chars().count() > 200 => {
+            invalid.insert("search".into(), json!("must be at most 200 characters"));
+            None
+        }
+        Some(text) => match fts_query(text) {
+            Some(fts) => Some(fts),
+            None => {
+                invalid.insert("search".into(), json!("must contain a letter or digit"));
+                None
+            }
+        },
+    };
+    if !invalid.is_empty() {
+        return Err(ApiError::validation(
+            "Invalid query parameters",
+            json!({ "invalidFields": invalid }),
+        ));
+    }
+    let filter = ListFilter {
+        category: query.get("category").map(str::to_string),
+        min_price,
+        max_price,
+        search,
+    };
+    let db = schema::open()?;
+    let (products, total) = storage::list(&db, &filter, page)?;
+    Ok(Reply::paginated(
+        &products,
+        pagination(page.page, page.limit, total),
+        "Products retrieved successfully",
+    ))
+}
+
+/// `GET /products/:id`.
+pub async fn get(_ctx: Rc<RequestContext>, _request: Request, params: Params) -> ApiResult {
+    let id = params.get("id").unwrap_or_default();
+    let db = schema::open()?;
+    let product = storage::find(&db, id)?.ok_or_else(|| {
+        ApiError::not_found("Product not found").with_details(json!({ "productId": id }))
+    })?;
+    Ok(Reply::ok(&product, "Product retrieved successfully"))
+}
+
+/// `POST /products` (admin): 201 with the product; `product.created` goes to the outbox.
+pub async fn create(ctx: Rc<RequestContext>, _request: Request, _params: Params) -> ApiResult {
+    ctx.admin()?;
+    let body = ctx.json()?;
+    let mut fields = Fields::of(body)?;
+    let name = fields.required_str("name");
+    let description = fields.optional_str("description");
+    let price = fields.required_number_text("price");
+    let category = fields.required_str("category");
+    let stock = fields.optional_i64("stock");
+    let name = name.and_then(|raw| {
+        bounded_text(raw, 200)
+            .map_err(|r| fields.invalid("name", r))
+            .ok()
+    });
+    let description = match description {
+        Some(raw) if raw.chars().count() > 5000 => {
+            fields.invalid("description", "is too long");
+            None
+        }
+        other => Some(other.unwrap_or_default().trim().to_string()),
+    };
+    let price = price.and_then(|raw| match Cents::parse(&raw) {
+        Ok(cents) if cents.cents() > 0 => Some(cents),
+        Ok(_) => {
+            fields.invalid("price", "must be greater than 0");
+            None
+        }
+        Err(reason) => {
+            fields.invalid("price", reason);
+            None
+        }
+    });
+    let category = category.and_then(|raw| {
+        bounded_text(raw, 100)
+            .map_err(|r| fields.invalid("category", r))
+            .ok()
+    });
+    let stock = match stock {
+        None => Some(0),
+        Some(value) => parse_initial_stock(value)
+            .map_err(|r| fields.invalid("stock", r))
+            .ok(),
+    };
+    fields.finish()?;
+    let (Some(name), Some(description), Some(price), Some(category), Some(stock)) =
+        (name, description, price, category, stock)
+    else {
+        return Err(ApiError::internal("validated fields missing"));
+    };
+    let db = schema::open()?;
+    let product = storage::insert(
+        &db,
+        NewProduct {
+            name,
+            description,
+            price,
+            category,
+            stock,
+        },
+    )?;
+    let ctx_for_work = ctx.clone();
+    ctx.after_response(async move {
+        if let Ok(db) = schema::open() {
+            outbox::deliver_pending(&ctx_for_work, &db).await;
+        }
+    });
+    Ok(Reply::created(&product, "Product created successfully"))
+}
+
+/// `PATCH /products/:id/stock` (admin): `{quantity, operation}`, atomic.
+pub async fn update_stock(ctx: Rc<RequestContext>, _request: Request, params: Params) -> ApiResult {
+    ctx.admin()?;
+    let id = params.get("id").unwrap_or_default();
+    let body = ctx.json()?;
+    let mut fields = Fields::of(body)?;
+    let quantity = fields.required_i64("quantity");
+    let operation = fields.required_str("operation");
+    let quantity = quantity.and_then(|q| {
+        Quantity::parse(q)
+            .map_err(|r| fields.invalid("quantity", r))
+            .ok()
+    });
+    let operation = operation.and_then(|o| {
+        StockOperation::parse(o)
+            .map_err(|r| fields.invalid("operation", r))
+            .ok()
+    });
+    fields.finish()?;
+    let (Some(quantity), Some(operation)) = (quantity, operation) else {
+        return Err(ApiError::internal("validated fields missing"));
+    };
+    let db = schema::open()?;
+    let change = storage::change_stock(&db, id, quantity, operation)?;
+    Ok(Reply::ok(&change, "Stock updated successfully"))
+}
+
+/// `POST /reservations` (private, for the order service): reserve a whole order or nothing.
+/// Body `{orderId, items: [{productId, quantity}]}`; 201 on first success, 200 on a replay.
+pub async fn reserve(ctx: Rc<RequestContext>, _request: Request, _params: Params) -> ApiResult {
+    ctx.identity()?;
+    let body = ctx.json()?;
+    let mut fields = Fields::of(body)?;
+    let order_id = fields.required_str("orderId");
+    let items = fields.required_array("items");
+    let mut lines: Vec<ReservationLine> = Vec::new();
+    if let Some(items) = items {
+        if items.is_empty() || items.len() > MAX_RESERVATION_LINES {
+            fields.invalid("items", "must hold 1 to 50 lines");
+        }
+        for (index, item) in items.iter().enumerate() {
+            match serde_json::from_value::<ReservationLine>(item.clone()) {
+                Ok(line)
+                    if Quantity::parse(line.quantity).is_ok() && !line.product_id.is_empty() =>
+                {
+                    match lines.iter_mut().find(|l| l.product_id == line.product_id) {
+                        Some(existing) => existing.quantity += line.quantity,
+                        None => lines.push(line),
+                    }
+                }
+                _ => fields.invalid(
+                    &format!("items[{index}]"),
+                    "must be {productId, quantity >= 1}",
+                ),
+            }
+        }
+    }
+    fields.finish()?;
+    let order_id = order_id.unwrap_or_default();
+    let db = schema::open()?;
+    let (reservation, created) = storage::reserve(&db, order_id, &lines)?;
+    let reply = if created {
+        Reply::created(&reservation, "Stock reserved")
+    } else {
+        Reply::ok(&reservation, "Stock already reserved for this order")
+    };
+    Ok(reply)
+}
+
+/// `POST /reservations/:orderId/release` (private): compensation, idempotent.
+pub async fn release(ctx: Rc<RequestContext>, _request: Request, params: Params) -> ApiResult {
+    ctx.identity()?;
+    let order_id = params.get("orderId").unwrap_or_default();
+    let db = schema::open()?;
+    let status = storage::release(&db, order_id)?;
+    Ok(Reply::ok(
+        &json!({ "orderId": order_id, "status": status }),
+        "Reservation released",
+    ))
 }

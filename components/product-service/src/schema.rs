@@ -7,7 +7,8 @@ use store::{Database, Migration};
 pub const DATABASE: &str = "products";
 
 /// Every schema version, oldest first.
-pub const MIGRATIONS: &[Migration] = &[Migration {
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
     version: 1,
     description: "products",
     statements: &[
@@ -26,7 +27,46 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
         "CREATE INDEX products_price ON products (price_cents)",
         "CREATE INDEX products_created_at ON products (created_at DESC, id DESC)",
     ],
-}];
+    },
+    Migration {
+        version: 2,
+        description: "full-text search over name and description",
+        statements: &[
+            "CREATE VIRTUAL TABLE products_fts USING fts5(
+                name, description, content='products', content_rowid='rowid',
+                tokenize='unicode61 remove_diacritics 2'
+            )",
+            "CREATE TRIGGER products_fts_insert AFTER INSERT ON products BEGIN
+                INSERT INTO products_fts (rowid, name, description) VALUES (new.rowid, new.name, new.description);
+            END",
+            "CREATE TRIGGER products_fts_delete AFTER DELETE ON products BEGIN
+                INSERT INTO products_fts (products_fts, rowid, name, description)
+                VALUES ('delete', old.rowid, old.name, old.description);
+            END",
+            "CREATE TRIGGER products_fts_update AFTER UPDATE OF name, description ON products BEGIN
+                INSERT INTO products_fts (products_fts, rowid, name, description)
+                VALUES ('delete', old.rowid, old.name, old.description);
+                INSERT INTO products_fts (rowid, name, description) VALUES (new.rowid, new.name, new.description);
+            END",
+        ],
+    },
+    Migration {
+        version: 3,
+        description: "event outbox",
+        statements: outbox::MIGRATION_STATEMENTS,
+    },
+    Migration {
+        version: 4,
+        description: "stock reservations per order",
+        statements: &["CREATE TABLE reservations (
+            order_id TEXT PRIMARY KEY,
+            status TEXT NOT NULL CHECK (status IN ('reserved', 'released')),
+            items TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            released_at TEXT
+        )"],
+    },
+];
 
 /// Opens the database, migrating it on first use.
 pub fn open() -> Result<Database, ApiError> {

@@ -2,5 +2,6 @@
 
 mod envelope_rules;
 mod health;
+mod products;
 mod runner;
 mod users;

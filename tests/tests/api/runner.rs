@@ -1,16 +1,6 @@
 //! The runner's Spin behaviour, exercised with the real components and manifest variants.
 
-use std::path::PathBuf;
-
-use storefront_tests::{AppOptions, spawn_app, spawn_app_with, try_spawn, workspace_root};
-
-/// `spin.toml` with `edit` applied, written next to a fresh state directory.
-fn manifest_variant(dir: &tempfile::TempDir, edit: impl Fn(String) -> String) -> PathBuf {
-    let text = std::fs::read_to_string(workspace_root().join("spin.toml")).expect("spin.toml");
-    let path = dir.path().join("spin.toml");
-    std::fs::write(&path, edit(text)).expect("write manifest");
-    path
-}
+use storefront_tests::{AppOptions, manifest_variant, spawn_app, spawn_app_with, try_spawn};
 
 #[tokio::test]
 async fn a_missing_required_variable_stops_start_up_and_names_it() {

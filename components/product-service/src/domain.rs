@@ -1,0 +1,230 @@
+//! Product-service domain: money in integer cents, quantities, search terms, the product view.
+
+use serde::Serialize;
+
+/// A positive amount of money in cents. Parsed from the exact decimal text of a JSON
+/// number, never through floating point arithmetic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Cents(i64);
+
+impl Cents {
+    /// The largest price accepted: 99,999,999.99.
+    pub const MAX: i64 = 9_999_999_999;
+
+    /// `"19.99"` -> 1999; at most two decimals, no sign, no exponent.
+    pub fn parse(text: &str) -> Result<Self, &'static str> {
+        let text = text.trim();
+        let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits(whole) || (text.contains('.') && !digits(fraction)) {
+            return Err("must be a number with at most 2 decimals");
+        }
+        let fraction = fraction.trim_end_matches('0');
+        if fraction.len() > 2 {
+            return Err("must have at most 2 decimals");
+        }
+        if whole.len() > 12 {
+            return Err("is too large");
+        }
+        let whole: i64 = whole.parse().map_err(|_| "is too large")?;
+        let fraction: i64 = format!("{fraction:0<2}")
+            .parse()
+            .map_err(|_| "must be a number")?;
+        let cents = whole * 100 + fraction;
+        if cents > Self::MAX {
+            return Err("is too large");
+        }
+        Ok(Self(cents))
+    }
+
+    pub fn from_cents(cents: i64) -> Self {
+        Self(cents)
+    }
+
+    pub fn cents(self) -> i64 {
+        self.0
+    }
+
+    /// The JSON number for this amount: the double nearest to the exact decimal, which JSON
+    /// writers print with at most two decimals.
+    pub fn to_json_number(self) -> f64 {
+        self.0 as f64 / 100.0
+    }
+}
+
+/// A stock change: a whole number of units, 1 to 1,000,000,000.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quantity(i64);
+
+impl Quantity {
+    pub const MAX: i64 = 1_000_000_000;
+
+    pub fn parse(value: i64) -> Result<Self, &'static str> {
+        if (1..=Self::MAX).contains(&value) {
+            Ok(Self(value))
+        } else {
+            Err("must be an integer from 1 to 1000000000")
+        }
+    }
+
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+/// Initial stock of a new product: 0 to 1,000,000,000.
+pub fn parse_initial_stock(value: i64) -> Result<i64, &'static str> {
+    if (0..=Quantity::MAX).contains(&value) {
+        Ok(value)
+    } else {
+        Err("must be an integer from 0 to 1000000000")
+    }
+}
+
+/// Which way a stock change goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StockOperation {
+    Increase,
+    Decrease,
+}
+
+impl StockOperation {
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        match raw {
+            "increase" => Ok(Self::Increase),
+            "decrease" => Ok(Self::Decrease),
+            _ => Err("must be \"increase\" or \"decrease\""),
+        }
+    }
+}
+
+/// Trims a required text field and bounds its length in characters.
+pub fn bounded_text(raw: &str, max_chars: usize) -> Result<String, &'static str> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err("must not be empty");
+    }
+    if trimmed.chars().count() > max_chars {
+        return Err("is too long");
+    }
+    Ok(trimmed.to_string())
+}
+
+/// Turns free text into an FTS5 query: each word a quoted prefix term, all required.
+/// FTS5 syntax in the input (quotes, operators, column filters) has no effect.
+pub fn fts_query(search: &str) -> Option<String> {
+    let terms: Vec<String> = search
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .take(16)
+        .map(|word| format!("\"{}\"*", word.to_lowercase()))
+        .collect();
+    (!terms.is_empty()).then(|| terms.join(" "))
+}
+
+/// A product as clients see it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Product {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub price: f64,
+    pub category: String,
+    pub stock: i64,
+    pub is_active: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_parses_exactly_into_cents() {
+        for (text, cents) in [
+            ("19.99", 1999),
+            ("0.01", 1),
+            ("5", 500),
+            ("5.5", 550),
+            ("5.50", 550),
+            ("1.10", 110),
+            ("99999999.99", 9_999_999_999),
+        ] {
+            assert_eq!(Cents::parse(text).map(Cents::cents), Ok(cents), "{text}");
+        }
+    }
+
+    #[test]
+    fn money_rejects_more_than_two_decimals_signs_exponents_and_huge_values() {
+        for text in [
+            "1.999",
+            "-1",
+            "1e3",
+            "",
+            ".5",
+            "5.",
+            "abc",
+            "100000000",
+            "1.2.3",
+            "0x10",
+        ] {
+            assert!(Cents::parse(text).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn money_renders_with_two_decimals_at_most() {
+        let json = serde_json::to_string(&Cents::from_cents(1999).to_json_number()).expect("json");
+        assert_eq!(json, "19.99");
+        let json = serde_json::to_string(&Cents::from_cents(10).to_json_number()).expect("json");
+        assert_eq!(json, "0.1");
+        let sum = Cents::from_cents(1999 * 3);
+        assert_eq!(
+            serde_json::to_string(&sum.to_json_number()).expect("json"),
+            "59.97"
+        );
+    }
+
+    #[test]
+    fn quantities_and_stock_are_bounded() {
+        assert!(Quantity::parse(0).is_err());
+        assert!(Quantity::parse(-5).is_err());
+        assert_eq!(Quantity::parse(1).map(Quantity::get), Ok(1));
+        assert!(Quantity::parse(Quantity::MAX + 1).is_err());
+        assert_eq!(parse_initial_stock(0), Ok(0));
+        assert!(parse_initial_stock(-1).is_err());
+    }
+
+    #[test]
+    fn operations_are_exact_words() {
+        assert_eq!(
+            StockOperation::parse("increase"),
+            Ok(StockOperation::Increase)
+        );
+        assert_eq!(
+            StockOperation::parse("decrease"),
+            Ok(StockOperation::Decrease)
+        );
+        assert!(StockOperation::parse("Decrease").is_err());
+        assert!(StockOperation::parse("set").is_err());
+    }
+
+    #[test]
+    fn search_text_becomes_a_safe_prefix_query() {
+        assert_eq!(fts_query("Red Shoe").as_deref(), Some("\"red\"* \"shoe\"*"));
+        assert_eq!(
+            fts_query("name:x OR \"y").as_deref(),
+            Some("\"name\"* \"x\"* \"or\"* \"y\"*")
+        );
+        assert_eq!(fts_query("  !!  "), None);
+    }
+
+    #[test]
+    fn text_fields_are_trimmed_and_bounded() {
+        assert_eq!(bounded_text("  Mug ", 10), Ok("Mug".to_string()));
+        assert!(bounded_text("   ", 10).is_err());
+        assert!(bounded_text("abcdef", 5).is_err());
+    }
+}

@@ -1,0 +1,346 @@
+//! Product rows, stock and reservations in SQLite (label `products`). Every stock change is
+//! one conditional UPDATE (never read-then-write), so concurrent changes cannot oversell.
+
+use response_handler::{ApiError, PageRequest};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use spin_sdk::sqlite::{QueryResult, Value};
+use store::Database;
+
+use crate::domain::{Cents, Product, Quantity, StockOperation};
+
+const COLUMNS: &str = "p.id, p.name, p.description, p.price_cents, p.category, p.stock, p.is_active, p.created_at, p.updated_at";
+
+fn now() -> String {
+    envelope::rfc3339_from_millis(envelope::now_millis())
+}
+
+fn products_of(result: &QueryResult) -> Vec<Product> {
+    result
+        .rows()
+        .filter_map(|row| {
+            Some(Product {
+                id: row.get::<&str>("id")?.to_string(),
+                name: row.get::<&str>("name")?.to_string(),
+                description: row.get::<&str>("description")?.to_string(),
+                price: Cents::from_cents(row.get::<i64>("price_cents")?).to_json_number(),
+                category: row.get::<&str>("category")?.to_string(),
+                stock: row.get::<i64>("stock")?,
+                is_active: row.get::<i64>("is_active")? != 0,
+                created_at: row.get::<&str>("created_at")?.to_string(),
+                updated_at: row.get::<&str>("updated_at")?.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// A validated new product.
+#[derive(Debug)]
+pub struct NewProduct {
+    pub name: String,
+    pub description: String,
+    pub price: Cents,
+    pub category: String,
+    pub stock: i64,
+}
+
+/// Inserts a product and records `product.created` in the same transaction.
+pub fn insert(db: &Database, new: NewProduct) -> Result<Product, ApiError> {
+    let id = format!("prd_{}", uuid::Uuid::new_v4().simple());
+    let now = now();
+    db.transaction(|db| {
+        db.execute(
+            "INSERT INTO products (id, name, description, price_cents, category, stock, is_active, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
+            &[
+                Value::Text(id.clone()),
+                Value::Text(new.name.clone()),
+                Value::Text(new.description.clone()),
+                Value::Integer(new.price.cents()),
+                Value::Text(new.category.clone()),
+                Value::Integer(new.stock),
+                Value::Text(now.clone()),
+                Value::Text(now.clone()),
+            ],
+        )?;
+        outbox::record(
+            db,
+            "product.created",
+            "product-service",
+            &json!({ "productId": id, "name": new.name, "category": new.category, "price": new.price.to_json_number() }),
+        )?;
+        Ok(())
+    })?;
+    find(db, &id)?.ok_or_else(|| ApiError::internal("product vanished after insert"))
+}
+
+pub fn find(db: &Database, id: &str) -> Result<Option<Product>, ApiError> {
+    let result = db.execute(
+        &format!("SELECT {COLUMNS} FROM products p WHERE p.id = ?"),
+        &[Value::Text(id.to_string())],
+    )?;
+    Ok(products_of(&result).into_iter().next())
+}
+
+/// Filters of the product list.
+#[derive(Debug, Default)]
+pub struct ListFilter {
+    pub category: Option<String>,
+    pub min_price: Option<Cents>,
+    pub max_price: Option<Cents>,
+    /// An FTS5 query made by `domain::fts_query`.
+    pub search: Option<String>,
+}
+
+/// A page of active products (newest first, or by relevance when searching) and the total,
+/// both read in one transaction.
+pub fn list(
+    db: &Database,
+    filter: &ListFilter,
+    page: PageRequest,
+) -> Result<(Vec<Product>, u64), ApiError> {
+    let mut from = String::from("FROM products p");
+    let mut conditions = vec!["p.is_active = 1".to_string()];
+    let mut parameters = Vec::new();
+    if let Some(search) = &filter.search {
+        from.push_str(" JOIN products_fts ON products_fts.rowid = p.rowid");
+        conditions.push("products_fts MATCH ?".into());
+        parameters.push(Value::Text(search.clone()));
+    }
+    if let Some(category) = &filter.category {
+        conditions.push("p.category = ?".into());
+        parameters.push(Value::Text(category.clone()));
+    }
+    if let Some(min) = filter.min_price {
+        conditions.push("p.price_cents >= ?".into());
+        parameters.push(Value::Integer(min.cents()));
+    }
+    if let Some(max) = filter.max_price {
+        conditions.push("p.price_cents <= ?".into());
+        parameters.push(Value::Integer(max.cents()));
+    }
+    let filter_sql = format!("{from} WHERE {}", conditions.join(" AND "));
+    let order = if filter.search.is_some() {
+        "ORDER BY bm25(products_fts), p.created_at DESC, p.id DESC"
+    } else {
+        "ORDER BY p.created_at DESC, p.id DESC"
+    };
+    db.read_transaction(|db| {
+        let total = db.execute(
+            &format!("SELECT COUNT(*) AS total {filter_sql}"),
+            &parameters,
+        )?;
+        let total = total
+            .rows()
+            .next()
+            .and_then(|row| row.get::<i64>("total"))
+            .unwrap_or(0);
+        let mut page_parameters = parameters.clone();
+        page_parameters.push(Value::Integer(i64::from(page.limit)));
+        page_parameters.push(Value::Integer(page.offset()));
+        let rows = db.execute(
+            &format!("SELECT {COLUMNS} {filter_sql} {order} LIMIT ? OFFSET ?"),
+            &page_parameters,
+        )?;
+        Ok((products_of(&rows), u64::try_from(total).unwrap_or(0)))
+    })
+}
+
+/// The result of a stock change.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StockChange {
+    pub product_id: String,
+    pub previous_stock: i64,
+    pub new_stock: i64,
+}
+
+fn current_stock(db: &Database, id: &str) -> Result<Option<i64>, ApiError> {
+    let result = db.execute(
+        "SELECT stock FROM products WHERE id = ?",
+        &[Value::Text(id.to_string())],
+    )?;
+    Ok(result.rows().next().and_then(|row| row.get::<i64>("stock")))
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::not_found("Product not found").with_details(json!({ "productId": id }))
+}
+
+/// Changes stock with one conditional UPDATE; a decrease below zero changes nothing (409).
+pub fn change_stock(
+    db: &Database,
+    id: &str,
+    quantity: Quantity,
+    operation: StockOperation,
+) -> Result<StockChange, ApiError> {
+    let delta = match operation {
+        StockOperation::Increase => quantity.get(),
+        StockOperation::Decrease => -quantity.get(),
+    };
+    let changed = db.execute(
+        "UPDATE products SET stock = stock + ?, updated_at = ?
+         WHERE id = ? AND stock + ? >= 0 AND stock + ? <= ?
+         RETURNING stock - ? AS previous, stock AS current",
+        &[
+            Value::Integer(delta),
+            Value::Text(now()),
+            Value::Text(id.to_string()),
+            Value::Integer(delta),
+            Value::Integer(delta),
+            Value::Integer(i64::MAX / 4),
+            Value::Integer(delta),
+        ],
+    )?;
+    if let Some(row) = changed.rows().next() {
+        return Ok(StockChange {
+            product_id: id.to_string(),
+            previous_stock: row.get::<i64>("previous").unwrap_or_default(),
+            new_stock: row.get::<i64>("current").unwrap_or_default(),
+        });
+    }
+    match current_stock(db, id)? {
+        None => Err(not_found(id)),
+        Some(available) => Err(ApiError::insufficient_stock(json!({
+            "productId": id, "requested": quantity.get(), "available": available,
+        }))),
+    }
+}
+
+/// One line of a reservation request.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ReservationLine {
+    pub product_id: String,
+    pub quantity: i64,
+}
+
+/// One reserved line, with the authoritative name and price.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ReservedLine {
+    pub product_id: String,
+    pub product_name: String,
+    pub quantity: i64,
+    pub unit_price_cents: i64,
+}
+
+/// The stored outcome of a reservation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Reservation {
+    pub order_id: String,
+    pub status: String,
+    pub items: Vec<ReservedLine>,
+}
+
+fn stored_reservation(db: &Database, order_id: &str) -> Result<Option<Reservation>, ApiError> {
+    let result = db.execute(
+        "SELECT status, items FROM reservations WHERE order_id = ?",
+        &[Value::Text(order_id.to_string())],
+    )?;
+    let Some(row) = result.rows().next() else {
+        return Ok(None);
+    };
+    let items = serde_json::from_str(row.get::<&str>("items").unwrap_or("[]"))
+        .map_err(ApiError::internal)?;
+    Ok(Some(Reservation {
+        order_id: order_id.to_string(),
+        status: row.get::<&str>("status").unwrap_or("reserved").to_string(),
+        items,
+    }))
+}
+
+/// Reserves every line or none, in one transaction; a second call for the same order
+/// returns the first outcome and changes nothing. `Ok((reservation, created))`.
+pub fn reserve(
+    db: &Database,
+    order_id: &str,
+    lines: &[ReservationLine],
+) -> Result<(Reservation, bool), ApiError> {
+    db.transaction(|db| {
+        if let Some(existing) = stored_reservation(db, order_id)? {
+            if existing.status == "released" {
+                return Err(ApiError::conflict("This order's reservation was released")
+                    .with_details(json!({ "orderId": order_id })));
+            }
+            return Ok((existing, false));
+        }
+        let mut reserved = Vec::with_capacity(lines.len());
+        for line in lines {
+            let changed = db.execute(
+                "UPDATE products SET stock = stock - ?, updated_at = ?
+                 WHERE id = ? AND is_active = 1 AND stock >= ?
+                 RETURNING name, price_cents",
+                &[
+                    Value::Integer(line.quantity),
+                    Value::Text(now()),
+                    Value::Text(line.product_id.clone()),
+                    Value::Integer(line.quantity),
+                ],
+            )?;
+            let Some(row) = changed.rows().next() else {
+                // The transaction is rolled back by the caller's error: nothing was reserved.
+                let result = db.execute(
+                    "SELECT stock FROM products WHERE id = ? AND is_active = 1",
+                    &[Value::Text(line.product_id.clone())],
+                )?;
+                return Err(match result.rows().next().and_then(|row| row.get::<i64>("stock")) {
+                    None => not_found(&line.product_id),
+                    Some(available) => ApiError::insufficient_stock(json!({
+                        "productId": line.product_id, "requested": line.quantity, "available": available,
+                    })),
+                });
+            };
+            reserved.push(ReservedLine {
+                product_id: line.product_id.clone(),
+                product_name: row.get::<&str>("name").unwrap_or_default().to_string(),
+                quantity: line.quantity,
+                unit_price_cents: row.get::<i64>("price_cents").unwrap_or_default(),
+            });
+        }
+        db.execute(
+            "INSERT INTO reservations (order_id, status, items, created_at) VALUES (?, 'reserved', ?, ?)",
+            &[
+                Value::Text(order_id.to_string()),
+                Value::Text(serde_json::to_string(&reserved).map_err(ApiError::internal)?),
+                Value::Text(now()),
+            ],
+        )?;
+        Ok((
+            Reservation { order_id: order_id.to_string(), status: "reserved".into(), items: reserved },
+            true,
+        ))
+    })
+}
+
+/// Gives a reservation's stock back, once; releasing again (or an unknown order) changes nothing.
+pub fn release(db: &Database, order_id: &str) -> Result<String, ApiError> {
+    db.transaction(|db| {
+        let released = db.execute(
+            "UPDATE reservations SET status = 'released', released_at = ?
+             WHERE order_id = ? AND status = 'reserved' RETURNING items",
+            &[Value::Text(now()), Value::Text(order_id.to_string())],
+        )?;
+        let Some(row) = released.rows().next() else {
+            return Ok(match stored_reservation(db, order_id)? {
+                Some(_) => "released".to_string(),
+                None => "unknown".to_string(),
+            });
+        };
+        let items: Vec<ReservedLine> =
+            serde_json::from_str(row.get::<&str>("items").unwrap_or("[]"))
+                .map_err(ApiError::internal)?;
+        for item in items {
+            db.execute(
+                "UPDATE products SET stock = stock + ?, updated_at = ? WHERE id = ?",
+                &[
+                    Value::Integer(item.quantity),
+                    Value::Text(now()),
+                    Value::Text(item.product_id),
+                ],
+            )?;
+        }
+        Ok("released".to_string())
+    })
+}
