@@ -1,9 +1,14 @@
 //! The order service: orders reserved all-or-nothing, with exact totals.
 //!
-//! The entry point and the route table; handlers live in `handlers`, the schema in `schema`.
+//! The entry point and the route table; handlers live in `handlers`, parsing and
+//! totals in `domain`, SQL in `storage`, the schema in `schema`. Stock is reserved through the
+//! product service's private reservation endpoint before the order is written, and released
+//! again if writing fails.
 
+mod domain;
 mod handlers;
 mod schema;
+mod storage;
 
 use response_handler::{Routes, ServiceConfig};
 
@@ -20,7 +25,11 @@ pub static SERVICE: ServiceConfig = ServiceConfig {
 
 /// Every route of this component, in one table.
 pub fn routes() -> Routes {
-    Routes::new().get("/health", handlers::health)
+    Routes::new()
+        .post("/orders", handlers::create)
+        .get("/orders", handlers::list)
+        .get("/orders/:id", handlers::get)
+        .get("/health", handlers::health)
 }
 
 /// The Spin entry point. `#[http_component]` expands to the SDK's export glue, which is

@@ -7,11 +7,12 @@ use store::{Database, Migration};
 pub const DATABASE: &str = "orders";
 
 /// Every schema version, oldest first.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "orders",
-    statements: &[
-        "CREATE TABLE orders (
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "orders",
+        statements: &[
+            "CREATE TABLE orders (
             id TEXT PRIMARY KEY,
             user_id TEXT NOT NULL,
             status TEXT NOT NULL,
@@ -19,9 +20,46 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             shipping_address TEXT NOT NULL,
             created_at TEXT NOT NULL
         )",
-        "CREATE INDEX orders_user_created ON orders (user_id, created_at DESC, id DESC)",
-    ],
-}];
+            "CREATE INDEX orders_user_created ON orders (user_id, created_at DESC, id DESC)",
+        ],
+    },
+    Migration {
+        version: 2,
+        description: "order items",
+        statements: &["CREATE TABLE order_items (
+                order_id TEXT NOT NULL REFERENCES orders (id),
+                position INTEGER NOT NULL,
+                product_id TEXT NOT NULL,
+                product_name TEXT NOT NULL,
+                quantity INTEGER NOT NULL CHECK (quantity > 0),
+                unit_price_cents INTEGER NOT NULL CHECK (unit_price_cents >= 0),
+                total_price_cents INTEGER NOT NULL CHECK (total_price_cents >= 0),
+                PRIMARY KEY (order_id, position)
+            )"],
+    },
+    Migration {
+        version: 3,
+        description: "event outbox",
+        statements: outbox::MIGRATION_STATEMENTS,
+    },
+    Migration {
+        version: 4,
+        description: "idempotency keys",
+        statements: &[
+            "CREATE TABLE idempotency_keys (
+                user_id TEXT NOT NULL,
+                key TEXT NOT NULL,
+                fingerprint TEXT NOT NULL,
+                status TEXT NOT NULL CHECK (status IN ('in_progress', 'done')),
+                response_status INTEGER,
+                response_data TEXT,
+                created_at TEXT NOT NULL,
+                PRIMARY KEY (user_id, key)
+            )",
+            "CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at)",
+        ],
+    },
+];
 
 /// Opens the database, migrating it on first use.
 pub fn open() -> Result<Database, ApiError> {

@@ -121,9 +121,9 @@ pub fn list(
     }
     let filter_sql = format!("{from} WHERE {}", conditions.join(" AND "));
     let order = if filter.search.is_some() {
-        "ORDER BY bm25(products_fts), p.created_at DESC, p.id DESC"
+        "ORDER BY bm25(products_fts), p.created_at DESC, p.rowid DESC"
     } else {
-        "ORDER BY p.created_at DESC, p.id DESC"
+        "ORDER BY p.created_at DESC, p.rowid DESC"
     };
     db.read_transaction(|db| {
         let total = db.execute(

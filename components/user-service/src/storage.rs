@@ -113,7 +113,7 @@ pub fn list_users(db: &Database, page: PageRequest) -> Result<(Vec<User>, u64), 
         let total = db.execute("SELECT COUNT(*) AS total FROM users", &[])?;
         let total = total.rows().next().and_then(|row| row.get::<i64>("total")).unwrap_or(0);
         let rows = db.execute(
-            &format!("SELECT {USER_COLUMNS} FROM users ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"),
+            &format!("SELECT {USER_COLUMNS} FROM users ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?"),
             &[Value::Integer(i64::from(page.limit)), Value::Integer(page.offset())],
         )?;
         Ok((users_of(&rows), u64::try_from(total).unwrap_or(0)))

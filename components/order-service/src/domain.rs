@@ -1,0 +1,332 @@
+//! Order-service domain: the order request parsed into types, and totals in exact cents.
+
+use money::Cents;
+use response_handler::{ApiError, Fields};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Lines an order may have after duplicates are merged.
+pub const MAX_LINES: usize = 50;
+/// Units of one product per order.
+pub const MAX_QUANTITY: i64 = 1000;
+/// Longest address field, in characters.
+const MAX_ADDRESS_FIELD: usize = 200;
+
+/// One requested line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderLine {
+    pub product_id: String,
+    pub quantity: i64,
+}
+
+/// Where the order goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShippingAddress {
+    pub street: String,
+    pub city: String,
+    pub postal_code: String,
+    pub country: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub line2: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub state: Option<String>,
+}
+
+/// A valid order request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderRequest {
+    pub lines: Vec<OrderLine>,
+    pub shipping_address: ShippingAddress,
+}
+
+fn bounded(fields: &mut Fields<'_>, name: &str, value: Option<&str>) -> Option<String> {
+    let value = value?.trim();
+    if value.chars().count() > MAX_ADDRESS_FIELD {
+        fields.invalid(name, "is too long");
+        return None;
+    }
+    Some(value.to_string())
+}
+
+impl OrderRequest {
+    /// Parses `{items: [{productId, quantity}], shippingAddress}`, reporting every problem.
+    pub fn parse(body: &Value) -> Result<Self, ApiError> {
+        let mut fields = Fields::of(body)?;
+        let items = fields.required_array("items");
+        let mut lines: Vec<OrderLine> = Vec::new();
+        if let Some(items) = items {
+            if items.is_empty() {
+                fields.invalid("items", "must contain at least one item");
+            }
+            for (index, item) in items.iter().enumerate() {
+                let name = format!("items[{index}]");
+                let Some(object) = item.as_object() else {
+                    fields.invalid(&name, "must be an object");
+                    continue;
+                };
+                let product_id = match object.get("productId") {
+                    Some(Value::String(id)) if !id.trim().is_empty() && id.len() <= 100 => {
+                        Some(id.trim().to_string())
+                    }
+                    None | Some(Value::Null) => {
+                        fields.invalid(&format!("{name}.productId"), "is required");
+                        None
+                    }
+                    Some(_) => {
+                        fields.invalid(&format!("{name}.productId"), "must be a non-empty string");
+                        None
+                    }
+                };
+                let quantity = match object.get("quantity").and_then(Value::as_i64) {
+                    Some(q) if (1..=MAX_QUANTITY).contains(&q) => Some(q),
+                    _ => {
+                        fields.invalid(
+                            &format!("{name}.quantity"),
+                            "must be an integer from 1 to 1000",
+                        );
+                        None
+                    }
+                };
+                if let (Some(product_id), Some(quantity)) = (product_id, quantity) {
+                    match lines.iter_mut().find(|line| line.product_id == product_id) {
+                        Some(line) => line.quantity += quantity,
+                        None => lines.push(OrderLine {
+                            product_id,
+                            quantity,
+                        }),
+                    }
+                }
+            }
+            if lines.len() > MAX_LINES {
+                fields.invalid("items", "must have at most 50 distinct products");
+            }
+            for line in &lines {
+                if line.quantity > MAX_QUANTITY {
+                    fields.invalid(
+                        "items",
+                        format!("{} exceeds 1000 units once merged", line.product_id),
+                    );
+                }
+            }
+        }
+        let address = match fields.required_object("shippingAddress") {
+            Some(mut address) => {
+                let street = address.required_str("street");
+                let city = address.required_str("city");
+                let postal_code = address.required_str("postalCode");
+                let country = address.required_str("country");
+                let name = address.optional_str("name");
+                let line2 = address.optional_str("line2");
+                let state = address.optional_str("state");
+                let parsed = ShippingAddress {
+                    street: bounded(&mut address, "street", street).unwrap_or_default(),
+                    city: bounded(&mut address, "city", city).unwrap_or_default(),
+                    postal_code: bounded(&mut address, "postalCode", postal_code)
+                        .unwrap_or_default(),
+                    country: bounded(&mut address, "country", country).unwrap_or_default(),
+                    name: bounded(&mut address, "name", name).filter(|v| !v.is_empty()),
+                    line2: bounded(&mut address, "line2", line2).filter(|v| !v.is_empty()),
+                    state: bounded(&mut address, "state", state).filter(|v| !v.is_empty()),
+                };
+                fields.absorb(address);
+                Some(parsed)
+            }
+            None => None,
+        };
+        fields.finish()?;
+        let shipping_address =
+            address.ok_or_else(|| ApiError::internal("validated address missing"))?;
+        Ok(Self {
+            lines,
+            shipping_address,
+        })
+    }
+}
+
+/// A priced line, as stored and shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PricedLine {
+    pub product_id: String,
+    pub product_name: String,
+    pub quantity: i64,
+    pub unit_price_cents: i64,
+    pub total_price_cents: i64,
+}
+
+/// Prices each line and the order in exact cents; `None` on (absurd) overflow.
+pub fn price_lines(reserved: &[(String, String, i64, i64)]) -> Option<(Vec<PricedLine>, Cents)> {
+    let mut total = Cents::from_cents(0);
+    let mut lines = Vec::with_capacity(reserved.len());
+    for (product_id, product_name, quantity, unit_price_cents) in reserved {
+        let line_total = Cents::from_cents(*unit_price_cents).times(*quantity)?;
+        total = total.plus(line_total)?;
+        lines.push(PricedLine {
+            product_id: product_id.clone(),
+            product_name: product_name.clone(),
+            quantity: *quantity,
+            unit_price_cents: *unit_price_cents,
+            total_price_cents: line_total.cents(),
+        });
+    }
+    Some((lines, total))
+}
+
+/// An `Idempotency-Key`: 1 to 255 visible ASCII characters.
+pub fn parse_idempotency_key(raw: &str) -> Result<String, &'static str> {
+    let key = raw.trim();
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("must be 1 to 255 visible ASCII characters");
+    }
+    Ok(key.to_string())
+}
+
+/// A fingerprint of the request body that ignores key order and whitespace.
+pub fn body_fingerprint(body: &Value) -> String {
+    use sha2::{Digest, Sha256};
+    fn canonical(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                Value::Object(
+                    keys.into_iter()
+                        .map(|k| (k.clone(), canonical(&map[k])))
+                        .collect(),
+                )
+            }
+            Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
+            other => other.clone(),
+        }
+    }
+    let digest = Sha256::digest(canonical(body).to_string().as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn address() -> Value {
+        json!({"street": "1 Main St", "city": "Springfield", "postalCode": "12345", "country": "US"})
+    }
+
+    fn details(body: Value) -> Value {
+        OrderRequest::parse(&body)
+            .expect_err("invalid")
+            .details
+            .expect("details")
+    }
+
+    #[test]
+    fn parses_and_merges_duplicate_lines() {
+        let body = json!({"items": [
+            {"productId": "p1", "quantity": 2}, {"productId": "p2", "quantity": 1}, {"productId": "p1", "quantity": 3}
+        ], "shippingAddress": address()});
+        let order = OrderRequest::parse(&body).expect("valid");
+        assert_eq!(
+            order.lines,
+            vec![
+                OrderLine {
+                    product_id: "p1".into(),
+                    quantity: 5
+                },
+                OrderLine {
+                    product_id: "p2".into(),
+                    quantity: 1
+                },
+            ]
+        );
+        assert_eq!(order.shipping_address.city, "Springfield");
+        assert_eq!(order.shipping_address.line2, None);
+    }
+
+    #[test]
+    fn rejects_bad_quantities_and_ids_per_item() {
+        let body = json!({"items": [
+            {"productId": "p1", "quantity": 0}, {"productId": "p2", "quantity": "3"},
+            {"productId": "p3", "quantity": 2.5}, {"productId": "", "quantity": 1}, {"quantity": 1}, 7,
+            {"productId": "p4", "quantity": 1001}
+        ], "shippingAddress": address()});
+        let invalid = details(body)["invalidFields"].clone();
+        for key in [
+            "items[0].quantity",
+            "items[1].quantity",
+            "items[2].quantity",
+            "items[3].productId",
+            "items[4].productId",
+            "items[5]",
+            "items[6].quantity",
+        ] {
+            assert!(invalid.get(key).is_some(), "{key}: {invalid}");
+        }
+    }
+
+    #[test]
+    fn rejects_empty_too_many_and_merged_over_limit() {
+        assert!(
+            details(json!({"items": [], "shippingAddress": address()}))["invalidFields"]["items"]
+                .is_string()
+        );
+        let many: Vec<Value> = (0..51)
+            .map(|i| json!({"productId": format!("p{i}"), "quantity": 1}))
+            .collect();
+        assert!(
+            details(json!({"items": many, "shippingAddress": address()}))["invalidFields"]["items"]
+                .is_string()
+        );
+        let merged = json!({"items": [{"productId": "p", "quantity": 600}, {"productId": "p", "quantity": 600}], "shippingAddress": address()});
+        assert!(details(merged)["invalidFields"]["items"].is_string());
+    }
+
+    #[test]
+    fn missing_address_parts_are_listed_with_their_path() {
+        let body = json!({"items": [{"productId": "p", "quantity": 1}], "shippingAddress": {"street": "x", "country": ""}});
+        assert_eq!(
+            details(body)["missingFields"],
+            json!([
+                "shippingAddress.city",
+                "shippingAddress.postalCode",
+                "shippingAddress.country"
+            ])
+        );
+        let missing_all = details(json!({}));
+        assert_eq!(
+            missing_all["missingFields"],
+            json!(["items", "shippingAddress"])
+        );
+    }
+
+    #[test]
+    fn totals_are_exact_cents() {
+        let (lines, total) = price_lines(&[
+            ("p1".into(), "A".into(), 3, 1999),
+            ("p2".into(), "B".into(), 1, 1),
+        ])
+        .expect("no overflow");
+        assert_eq!(lines[0].total_price_cents, 5997);
+        assert_eq!(total.cents(), 5998);
+        assert!(price_lines(&[("p".into(), "X".into(), i64::MAX, 2)]).is_none());
+    }
+
+    #[test]
+    fn idempotency_keys_and_fingerprints() {
+        assert!(parse_idempotency_key("abc-123").is_ok());
+        assert!(parse_idempotency_key("").is_err());
+        assert!(parse_idempotency_key("has space").is_err());
+        assert!(parse_idempotency_key(&"k".repeat(256)).is_err());
+        assert_eq!(
+            body_fingerprint(&json!({"a": 1, "b": [1, 2]})),
+            body_fingerprint(&json!({"b": [1, 2], "a": 1}))
+        );
+        assert_ne!(
+            body_fingerprint(&json!({"a": 1})),
+            body_fingerprint(&json!({"a": 2}))
+        );
+    }
+}

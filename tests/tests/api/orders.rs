@@ -1,0 +1,303 @@
+//! The order rows of the contract, through the gateway.
+
+use serde_json::{Value, json};
+use storefront_tests::{
+    AppOptions, Registered, TestApp, manifest_variant, spawn_app, spawn_app_with,
+};
+
+fn address() -> Value {
+    json!({"street": "1 Main St", "city": "Springfield", "postalCode": "12345", "country": "US", "line2": "Apt 4"})
+}
+
+async fn setup(app: &TestApp) -> (Registered, Registered) {
+    (
+        app.register("admin@example.com").await,
+        app.register("buyer@example.com").await,
+    )
+}
+
+async fn product(app: &TestApp, admin: &Registered, name: &str, price: f64, stock: i64) -> String {
+    let product = app
+        .create_product(
+            admin,
+            &json!({"name": name, "price": price, "category": "c", "stock": stock}),
+        )
+        .await;
+    product["id"].as_str().expect("id").to_string()
+}
+
+async fn order(app: &TestApp, user: &Registered, body: &Value) -> storefront_tests::Answer {
+    app.send(
+        app.authed(app.client.post(app.url("/api/orders")), &user.token)
+            .json(body),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_order_reserves_stock_and_prices_come_from_the_catalog_in_exact_cents() {
+    let app = spawn_app().await;
+    let (admin, buyer) = setup(&app).await;
+    let pen = product(&app, &admin, "Pen", 19.99, 10).await;
+    let pad = product(&app, &admin, "Pad", 0.1, 10).await;
+
+    let answer = order(&app, &buyer, &json!({"items": [
+        {"productId": pen, "quantity": 3, "unitPrice": 0.01}, {"productId": pad, "quantity": 2}, {"productId": pen, "quantity": 1}
+    ], "shippingAddress": address()})).await;
+
+    assert_eq!(answer.status, 201, "{}", answer.text);
+    let data = &answer.body["data"];
+    assert_eq!(data["status"], "pending");
+    assert_eq!(data["orderId"], data["id"]);
+    assert_eq!(data["totalAmount"], json!(80.16), "4 x 19.99 + 2 x 0.10");
+    assert_eq!(
+        data["items"][0],
+        json!({"productId": pen, "productName": "Pen", "quantity": 4, "unitPrice": 19.99, "totalPrice": 79.96})
+    );
+    assert_eq!(data["items"][1]["totalPrice"], json!(0.2));
+    assert_eq!(data["shippingAddress"]["line2"], "Apt 4");
+    assert_eq!(app.stock_of(&pen).await, 6);
+    assert_eq!(app.stock_of(&pad).await, 8);
+}
+
+#[tokio::test]
+async fn orders_need_a_user_token() {
+    let app = spawn_app().await;
+
+    let answer = app
+        .post_json(
+            "/api/orders",
+            &json!({"items": [], "shippingAddress": address()}),
+        )
+        .await;
+
+    assert_eq!(answer.status, 401);
+}
+
+#[tokio::test]
+async fn invalid_orders_are_400_with_every_problem_named() {
+    let app = spawn_app().await;
+    let (_, buyer) = setup(&app).await;
+
+    let answer = order(
+        &app,
+        &buyer,
+        &json!({"items": [{"productId": "p", "quantity": 0}], "shippingAddress": {"street": "x"}}),
+    )
+    .await;
+
+    assert_eq!(answer.status, 400, "{}", answer.text);
+    let details = &answer.body["error"]["details"];
+    assert_eq!(
+        details["missingFields"],
+        json!([
+            "shippingAddress.city",
+            "shippingAddress.postalCode",
+            "shippingAddress.country"
+        ])
+    );
+    assert!(details["invalidFields"]["items[0].quantity"].is_string());
+}
+
+#[tokio::test]
+async fn an_unknown_product_fails_the_whole_order_with_its_id() {
+    let app = spawn_app().await;
+    let (admin, buyer) = setup(&app).await;
+    let pen = product(&app, &admin, "Pen", 1.0, 10).await;
+
+    let answer = order(&app, &buyer, &json!({"items": [{"productId": pen, "quantity": 2}, {"productId": "prd_ghost", "quantity": 1}], "shippingAddress": address()})).await;
+
+    assert_eq!(answer.status, 400, "{}", answer.text);
+    assert_eq!(answer.body["error"]["code"], "VALIDATION_ERROR");
+    assert_eq!(answer.body["error"]["details"]["productId"], "prd_ghost");
+    assert_eq!(app.stock_of(&pen).await, 10, "nothing reserved");
+    let orders = app
+        .send(app.authed(app.client.get(app.url("/api/orders")), &buyer.token))
+        .await;
+    assert_eq!(orders.body["data"], json!([]));
+}
+
+#[tokio::test]
+async fn insufficient_stock_fails_the_whole_order_with_details() {
+    let app = spawn_app().await;
+    let (admin, buyer) = setup(&app).await;
+    let plenty = product(&app, &admin, "Plenty", 1.0, 10).await;
+    let scarce = product(&app, &admin, "Scarce", 1.0, 1).await;
+
+    let answer = order(&app, &buyer, &json!({"items": [{"productId": plenty, "quantity": 5}, {"productId": scarce, "quantity": 2}], "shippingAddress": address()})).await;
+
+    assert_eq!(answer.status, 409, "{}", answer.text);
+    assert_eq!(answer.body["error"]["code"], "INSUFFICIENT_STOCK");
+    assert_eq!(
+        answer.body["error"]["details"],
+        json!({"productId": scarce, "requested": 2, "available": 1})
+    );
+    assert_eq!(app.stock_of(&plenty).await, 10);
+}
+
+#[tokio::test]
+async fn an_idempotency_key_replays_the_first_response_and_creates_nothing_new() {
+    let app = spawn_app().await;
+    let (admin, buyer) = setup(&app).await;
+    let pen = product(&app, &admin, "Pen", 2.5, 10).await;
+    let body = json!({"items": [{"productId": pen, "quantity": 2}], "shippingAddress": address()});
+    let keyed = |body: &Value| {
+        app.send(
+            app.authed(app.client.post(app.url("/api/orders")), &buyer.token)
+                .header("idempotency-key", "order-key-1")
+                .json(body),
+        )
+    };
+
+    let first = keyed(&body).await;
+    let replay = keyed(&body).await;
+    let different =
+        keyed(&json!({"items": [{"productId": pen, "quantity": 3}], "shippingAddress": address()}))
+            .await;
+
+    assert_eq!(first.status, 201, "{}", first.text);
+    assert_eq!(replay.status, 201, "{}", replay.text);
+    assert_eq!(replay.body["data"], first.body["data"]);
+    assert_ne!(
+        replay.body["meta"]["requestId"],
+        first.body["meta"]["requestId"]
+    );
+    assert_eq!(different.status, 422, "{}", different.text);
+    assert_eq!(different.body["error"]["code"], "UNPROCESSABLE_ENTITY");
+    assert_eq!(app.stock_of(&pen).await, 8, "stock taken once");
+    let orders = app
+        .send(app.authed(app.client.get(app.url("/api/orders")), &buyer.token))
+        .await;
+    assert_eq!(orders.body["meta"]["pagination"]["total"], 1);
+}
+
+#[tokio::test]
+async fn sixty_concurrent_single_unit_orders_against_stock_twenty_make_exactly_twenty_orders() {
+    let app = spawn_app().await;
+    let (admin, buyer) = setup(&app).await;
+    let hot = product(&app, &admin, "Hot", 5.0, 20).await;
+    let body = json!({"items": [{"productId": hot, "quantity": 1}], "shippingAddress": address()});
+
+    let answers = futures::future::join_all((0..60).map(|_| order(&app, &buyer, &body))).await;
+
+    let created = answers.iter().filter(|a| a.status == 201).count();
+    let refused = answers.iter().filter(|a| a.status == 409).count();
+    assert_eq!(
+        (created, refused),
+        (20, 40),
+        "{:?}",
+        answers.iter().map(|a| a.status).collect::<Vec<_>>()
+    );
+    assert_eq!(app.stock_of(&hot).await, 0);
+    let orders = app
+        .send(app.authed(
+            app.client.get(app.url("/api/orders?limit=100")),
+            &buyer.token,
+        ))
+        .await;
+    assert_eq!(orders.body["meta"]["pagination"]["total"], 20);
+}
+
+#[tokio::test]
+async fn a_user_sees_only_their_orders_newest_first_and_admins_see_any() {
+    let app = spawn_app().await;
+    let (admin, buyer) = setup(&app).await;
+    let other = app.register("other@example.com").await;
+    let pen = product(&app, &admin, "Pen", 1.0, 10).await;
+    let body = json!({"items": [{"productId": pen, "quantity": 1}], "shippingAddress": address()});
+    let first = order(&app, &buyer, &body).await.body["data"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let second = order(&app, &buyer, &body).await.body["data"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+
+    let mine = app
+        .send(app.authed(app.client.get(app.url("/api/orders")), &buyer.token))
+        .await;
+    let theirs = app
+        .send(app.authed(
+            app.client.get(app.url(&format!("/api/orders/{first}"))),
+            &other.token,
+        ))
+        .await;
+    let own = app
+        .send(app.authed(
+            app.client.get(app.url(&format!("/api/orders/{first}"))),
+            &buyer.token,
+        ))
+        .await;
+    let as_admin = app
+        .send(app.authed(
+            app.client.get(app.url(&format!("/api/orders/{first}"))),
+            &admin.token,
+        ))
+        .await;
+    let others_list = app
+        .send(app.authed(app.client.get(app.url("/api/orders")), &other.token))
+        .await;
+
+    let ids: Vec<&str> = mine.body["data"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|o| o["id"].as_str())
+        .collect();
+    assert_eq!(ids, vec![second.as_str(), first.as_str()]);
+    assert_eq!(theirs.status, 404, "{}", theirs.text);
+    assert_eq!(own.status, 200);
+    assert_eq!(own.body["data"]["items"][0]["productName"], "Pen");
+    assert_eq!(as_admin.status, 200);
+    assert_eq!(others_list.body["data"], json!([]));
+}
+
+#[tokio::test]
+async fn an_unreachable_product_service_gives_a_clean_502_and_no_order() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The order service may call a host where nothing answers.
+    let manifest = manifest_variant(&dir, |text| {
+        text.replacen(
+            "allowed_outbound_hosts = [\n    \"http://product-service.spin.internal\",",
+            "allowed_outbound_hosts = [\n    \"http://product-service.spin.internal\",\n    \"http://127.0.0.1:9\",",
+            1,
+        )
+        .replacen(
+            "product_service_url = \"{{ product_service_url }}\"\nnotification_service_url",
+            "product_service_url = \"http://127.0.0.1:9\"\nnotification_service_url",
+            1,
+        )
+    });
+    let app = spawn_app_with(AppOptions {
+        manifest,
+        ..AppOptions::default()
+    })
+    .await;
+    let (admin, buyer) = setup(&app).await;
+    let pen = product(&app, &admin, "Pen", 1.0, 10).await;
+
+    let answer = order(
+        &app,
+        &buyer,
+        &json!({"items": [{"productId": pen, "quantity": 1}], "shippingAddress": address()}),
+    )
+    .await;
+
+    assert_eq!(answer.status, 502, "{}", answer.text);
+    assert_eq!(answer.body["error"]["code"], "BAD_GATEWAY");
+    assert_eq!(
+        answer.body["error"]["details"]["service"],
+        "product-service"
+    );
+    assert!(
+        !answer.text.contains("refused"),
+        "no transport detail in production: {}",
+        answer.text
+    );
+    assert_eq!(app.stock_of(&pen).await, 10);
+    let orders = app
+        .send(app.authed(app.client.get(app.url("/api/orders")), &buyer.token))
+        .await;
+    assert_eq!(orders.body["data"], json!([]));
+}
