@@ -204,11 +204,16 @@ impl TestApp {
     }
 
     /// Stops the app and starts it again on the same state directory.
-    pub async fn restart(mut self) -> TestApp {
+    pub async fn restart(self) -> TestApp {
+        let options = self.options.clone();
+        self.restart_with(options).await
+    }
+
+    /// Stops the app and starts it with other options on the same state directory.
+    pub async fn restart_with(mut self, options: AppOptions) -> TestApp {
         if let Some(running) = self.running.take() {
             running.stop().await;
         }
-        let options = self.options.clone();
         try_spawn(options, self.state)
             .await
             .unwrap_or_else(|e| panic!("restart failed: {e:#}"))

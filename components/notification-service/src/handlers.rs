@@ -1,12 +1,18 @@
-//! Request handlers.
+//! Notification-service handlers.
 
 use std::rc::Rc;
+use std::time::Duration;
 
-use response_handler::{ApiError, ApiResult, Params, Reply, RequestContext};
+use response_handler::{
+    ApiError, ApiResult, PageRequest, Params, Query, Reply, RequestContext, pagination,
+};
 use serde_json::json;
-use spin_sdk::http::Request;
+use service_client::ServiceClient;
+use spin_sdk::http::{Method, Request};
 
+use crate::domain::{IncomingEvent, Notification, notification_for};
 use crate::schema;
+use crate::storage;
 
 /// `GET /health`: healthy when the service's database answers.
 pub async fn health(ctx: Rc<RequestContext>, _request: Request, _params: Params) -> ApiResult {
@@ -19,4 +25,98 @@ pub async fn health(ctx: Rc<RequestContext>, _request: Request, _params: Params)
             .with_details(json!({ "service": ctx.config.name, "status": "unhealthy", "database": "disconnected" }))
             .with_cause(error)),
     }
+}
+
+/// `POST /events` (private: reachable only through service chaining): takes an event once.
+/// 201 when new, 200 when the id was seen before (nothing changes).
+pub async fn receive_event(
+    ctx: Rc<RequestContext>,
+    _request: Request,
+    _params: Params,
+) -> ApiResult {
+    let body = ctx.json()?.clone();
+    let event: IncomingEvent = serde_json::from_value(body).map_err(|error| {
+        ApiError::validation("Invalid event", json!({ "reason": error.to_string() }))
+    })?;
+    if event.id.trim().is_empty() || event.event_type.trim().is_empty() {
+        return Err(ApiError::validation(
+            "Invalid event",
+            json!({ "invalidFields": { "id": "required", "type": "required" } }),
+        ));
+    }
+    let db = schema::open()?;
+    let notification = notification_for(&event);
+    match storage::accept_event(&db, &event, notification)? {
+        None => Ok(Reply::ok(
+            &json!({ "eventId": event.id, "duplicate": true }),
+            "Event already processed",
+        )),
+        Some(created) => {
+            if let Some(notification) = created.clone() {
+                send_webhook_later(&ctx, notification);
+            }
+            Ok(Reply::created(
+                &json!({ "eventId": event.id, "duplicate": false, "notificationId": created.map(|n| n.id) }),
+                "Event processed",
+            ))
+        }
+    }
+}
+
+/// Posts a new notification to `notification_webhook_url`, when set, after the response.
+/// Best effort: a failed webhook is logged; the notification itself is already stored.
+fn send_webhook_later(ctx: &Rc<RequestContext>, notification: Notification) {
+    let Some(url) = spin_sdk::variables::get("notification_webhook_url")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+    else {
+        return;
+    };
+    let ctx_for_work = ctx.clone();
+    ctx.after_response(async move {
+        let client = ServiceClient { service: "notification-webhook", base_url: url, timeout: Duration::from_secs(3) };
+        let body = serde_json::to_vec(&notification).unwrap_or_default();
+        match client.send(&ctx_for_work, Method::Post, "", &[], Some(body)).await {
+            Ok(answer) if answer.is_success() => {}
+            outcome => ctx_for_work.logger.warn(
+                "notification webhook failed",
+                json!({ "notificationId": notification.id, "status": outcome.ok().map(|a| a.status) }),
+            ),
+        }
+    });
+}
+
+/// `GET /notifications`: the caller's, newest first; `?unread=true` filters.
+pub async fn list(ctx: Rc<RequestContext>, request: Request, _params: Params) -> ApiResult {
+    let identity = ctx.identity()?;
+    let query = Query::from_uri(request.uri());
+    let page = PageRequest::parse(&query, 20, 100)?;
+    let unread_only = match query.get("unread") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(ApiError::validation(
+                "Invalid query parameters",
+                json!({ "invalidFields": { "unread": "must be true or false" } }),
+            ));
+        }
+    };
+    let db = schema::open()?;
+    let (notifications, total) = storage::list(&db, &identity.user_id, unread_only, page)?;
+    Ok(Reply::paginated(
+        &notifications,
+        pagination(page.page, page.limit, total),
+        "Notifications retrieved successfully",
+    ))
+}
+
+/// `PATCH /notifications/:id/read`: the owner's only; anyone else gets 404.
+pub async fn mark_read(ctx: Rc<RequestContext>, _request: Request, params: Params) -> ApiResult {
+    let identity = ctx.identity()?;
+    let id = params.get("id").unwrap_or_default();
+    let db = schema::open()?;
+    let notification = storage::mark_read(&db, &identity.user_id, id)?.ok_or_else(|| {
+        ApiError::not_found("Notification not found").with_details(json!({ "notificationId": id }))
+    })?;
+    Ok(Reply::ok(&notification, "Notification marked as read"))
 }

@@ -1,9 +1,14 @@
 //! The notification service: event intake and per-user notifications.
 //!
-//! The entry point and the route table; handlers live in `handlers`, the schema in `schema`.
+//! The entry point and the route table; handlers live in `handlers`, what each event
+//! means in `domain`, SQL in `storage`, the schema in `schema`. `POST /events` is private: it
+//! is reached only through service chaining from the producing services' outboxes, and it is
+//! idempotent by event id.
 
+mod domain;
 mod handlers;
 mod schema;
+mod storage;
 
 use response_handler::{Routes, ServiceConfig};
 
@@ -20,7 +25,11 @@ pub static SERVICE: ServiceConfig = ServiceConfig {
 
 /// Every route of this component, in one table.
 pub fn routes() -> Routes {
-    Routes::new().get("/health", handlers::health)
+    Routes::new()
+        .post("/events", handlers::receive_event)
+        .get("/notifications", handlers::list)
+        .patch("/notifications/:id/read", handlers::mark_read)
+        .get("/health", handlers::health)
 }
 
 /// The Spin entry point. `#[http_component]` expands to the SDK's export glue, which is

@@ -7,11 +7,12 @@ use store::{Database, Migration};
 pub const DATABASE: &str = "notifications";
 
 /// Every schema version, oldest first.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "notifications",
-    statements: &[
-        "CREATE TABLE notifications (
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "notifications",
+        statements: &[
+            "CREATE TABLE notifications (
             id TEXT PRIMARY KEY,
             user_id TEXT NOT NULL,
             type TEXT NOT NULL,
@@ -21,9 +22,21 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             read_at TEXT,
             created_at TEXT NOT NULL
         )",
-        "CREATE INDEX notifications_user_created ON notifications (user_id, created_at DESC, id DESC)",
-    ],
-}];
+            "CREATE INDEX notifications_user_created ON notifications (user_id, created_at DESC, id DESC)",
+        ],
+    },
+    Migration {
+        version: 2,
+        description: "events already processed",
+        statements: &["CREATE TABLE processed_events (
+            id TEXT PRIMARY KEY,
+            type TEXT NOT NULL,
+            source TEXT NOT NULL,
+            occurred_at TEXT NOT NULL,
+            received_at TEXT NOT NULL
+        )"],
+    },
+];
 
 /// Opens the database, migrating it on first use.
 pub fn open() -> Result<Database, ApiError> {

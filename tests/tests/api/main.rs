@@ -2,6 +2,7 @@
 
 mod envelope_rules;
 mod health;
+mod notifications;
 mod orders;
 mod products;
 mod runner;

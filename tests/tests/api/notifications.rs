@@ -1,0 +1,223 @@
+//! Events and notifications, end to end: outbox, delivery, dedup, outage.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use storefront_tests::{
+    AppOptions, Registered, TestApp, manifest_variant, spawn_app, spawn_app_with, try_spawn,
+};
+
+/// Polls the caller's notifications until `done` holds (delivery happens after the response).
+async fn notifications_until(
+    app: &TestApp,
+    user: &Registered,
+    query: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..50 {
+        let answer = app
+            .send(
+                app.authed(
+                    app.client
+                        .get(app.url(&format!("/api/notifications{query}"))),
+                    &user.token,
+                ),
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        last = answer.body;
+        if done(&last["data"]) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("condition not reached; last answer: {last}");
+}
+
+fn count(data: &Value) -> usize {
+    data.as_array().map_or(0, Vec::len)
+}
+
+#[tokio::test]
+async fn registering_creates_a_welcome_notification() {
+    let app = spawn_app().await;
+    let user = app.register("welcome@example.com").await;
+
+    let body = notifications_until(&app, &user, "", |data| count(data) == 1).await;
+
+    let note = &body["data"][0];
+    assert_eq!(note["type"], "welcome");
+    assert_eq!(note["read"], false);
+    assert_eq!(note["readAt"], Value::Null);
+    for field in ["id", "title", "message", "data", "createdAt"] {
+        assert!(note.get(field).is_some(), "{field}");
+    }
+}
+
+#[tokio::test]
+async fn an_order_creates_a_confirmation_naming_the_order_and_total() {
+    let app = spawn_app().await;
+    let admin = app.register("admin@example.com").await;
+    let buyer = app.register("buyer@example.com").await;
+    let product = app
+        .create_product(
+            &admin,
+            &json!({"name": "Pen", "price": 2.5, "category": "c", "stock": 5}),
+        )
+        .await;
+    let answer = app
+        .send(app.authed(app.client.post(app.url("/api/orders")), &buyer.token).json(&json!({
+            "items": [{"productId": product["id"], "quantity": 2}],
+            "shippingAddress": {"street": "1 Main", "city": "X", "postalCode": "1", "country": "US"}
+        })))
+        .await;
+    assert_eq!(answer.status, 201, "{}", answer.text);
+    let order_id = answer.body["data"]["id"].as_str().expect("id").to_string();
+
+    let body = notifications_until(&app, &buyer, "", |data| count(data) == 2).await;
+
+    let confirmation = &body["data"][0];
+    assert_eq!(confirmation["type"], "order.confirmation");
+    assert_eq!(
+        confirmation["data"],
+        json!({"orderId": order_id, "totalAmount": 5.0})
+    );
+    assert!(
+        confirmation["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&order_id))
+    );
+    assert_eq!(body["data"][1]["type"], "welcome");
+}
+
+#[tokio::test]
+async fn marking_read_is_for_the_owner_and_unread_filters() {
+    let app = spawn_app().await;
+    let owner = app.register("owner@example.com").await;
+    let other = app.register("other@example.com").await;
+    let body = notifications_until(&app, &owner, "", |data| count(data) == 1).await;
+    let id = body["data"][0]["id"].as_str().expect("id").to_string();
+    let read_url = app.url(&format!("/api/notifications/{id}/read"));
+
+    let by_other = app
+        .send(app.authed(app.client.patch(&read_url), &other.token))
+        .await;
+    let by_owner = app
+        .send(app.authed(app.client.patch(&read_url), &owner.token))
+        .await;
+    let unread = app
+        .send(app.authed(
+            app.client.get(app.url("/api/notifications?unread=true")),
+            &owner.token,
+        ))
+        .await;
+    let bad_filter = app
+        .send(app.authed(
+            app.client.get(app.url("/api/notifications?unread=maybe")),
+            &owner.token,
+        ))
+        .await;
+
+    assert_eq!(by_other.status, 404, "{}", by_other.text);
+    assert_eq!(by_owner.status, 200, "{}", by_owner.text);
+    assert_eq!(by_owner.body["data"]["read"], true);
+    assert!(by_owner.body["data"]["readAt"].is_string());
+    assert_eq!(unread.body["data"], json!([]));
+    assert_eq!(bad_filter.status, 400);
+}
+
+/// The app with the notification service also mounted publicly, to post events directly.
+async fn app_with_direct_notification_service() -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let manifest = manifest_variant(&dir, |text| {
+        text.replacen(
+            "[[trigger.http]]\nroute = { private = true }\ncomponent = \"notification-service\"",
+            "[[trigger.http]]\nroute = \"/direct/notifications-svc/...\"\ncomponent = \"notification-service\"",
+            1,
+        )
+    });
+    spawn_app_with(AppOptions {
+        manifest,
+        ..AppOptions::default()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn replaying_an_event_creates_no_duplicate() {
+    let app = app_with_direct_notification_service().await;
+    let user = app.register("replay@example.com").await;
+    notifications_until(&app, &user, "", |data| count(data) == 1).await;
+    let event = json!({"id": "evt_fixed", "type": "order.created", "occurredAt": "2026-11-24T10:00:00.000Z",
+        "source": "test", "data": {"orderId": "ord_x", "userId": user.id, "totalAmount": 1.5}});
+
+    let first = app
+        .post_json("/direct/notifications-svc/events", &event)
+        .await;
+    let again = app
+        .post_json("/direct/notifications-svc/events", &event)
+        .await;
+
+    assert_eq!(first.status, 201, "{}", first.text);
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(again.body["data"]["duplicate"], true);
+    let body = notifications_until(&app, &user, "", |data| count(data) == 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = app
+        .send(app.authed(app.client.get(app.url("/api/notifications")), &user.token))
+        .await;
+    assert_eq!(count(&after.body["data"]), 2, "{body}");
+}
+
+#[tokio::test]
+async fn events_raised_during_a_notification_outage_are_delivered_once_it_is_back() {
+    // Arrange: producers point at a notification service that does not answer.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broken = manifest_variant(&dir, |text| {
+        text.replace(
+            "allowed_outbound_hosts = [\"http://notification-service.spin.internal\"]",
+            "allowed_outbound_hosts = [\"http://notification-service.spin.internal\", \"http://127.0.0.1:9\"]",
+        )
+        .replace("notification_service_url = \"{{ notification_service_url }}\"", "notification_service_url = \"http://127.0.0.1:9\"")
+    });
+    let state = tempfile::tempdir().expect("state");
+    let state_path = state.path().to_path_buf();
+    let outage = try_spawn(
+        AppOptions {
+            manifest: broken,
+            ..AppOptions::default()
+        },
+        state,
+    )
+    .await
+    .expect("starts");
+
+    // Act 1: producers keep working during the outage.
+    let first = outage.register("first@example.com").await;
+    let second = outage.register("second@example.com").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Act 2: the notification service is reachable again; a later request to the producer
+    // delivers the backlog.
+    let app = outage.restart_with(AppOptions::default()).await;
+    assert_eq!(app.state.path(), state_path);
+    let login = app
+        .post_json(
+            "/api/users/login",
+            &json!({"email": "first@example.com", "password": "correct-horse"}),
+        )
+        .await;
+    assert_eq!(login.status, 200, "{}", login.text);
+
+    // Assert: each user has exactly one welcome, none lost, none doubled.
+    for user in [&first, &second] {
+        let body = notifications_until(&app, user, "", |data| count(data) >= 1).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let settled = app
+            .send(app.authed(app.client.get(app.url("/api/notifications")), &user.token))
+            .await;
+        assert_eq!(count(&settled.body["data"]), 1, "{body}");
+        assert_eq!(settled.body["data"][0]["type"], "welcome");
+    }
+}
