@@ -52,3 +52,54 @@ pub async fn health(ctx: Rc<RequestContext>, _request: Request, _params: Params)
             .with_details(Value::Object(map)))
     }
 }
+
+/// The OpenAPI document (from `openapi.yaml`, converted at build time).
+pub const OPENAPI_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.json"));
+
+/// `GET /api/openapi.json`: the document itself, not enveloped, so tools can read it.
+pub async fn openapi(_ctx: Rc<RequestContext>, _request: Request, _params: Params) -> ApiResult {
+    Ok(Reply::passthrough(200, OPENAPI_JSON.as_bytes().to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::OPENAPI_JSON;
+
+    /// Every route of the gateway's table is in `openapi.yaml`, and nothing else is.
+    #[test]
+    fn openapi_document_matches_the_routing_table() {
+        let document: serde_json::Value = serde_json::from_str(OPENAPI_JSON).expect("valid JSON");
+        assert_eq!(document["openapi"], "3.1.0");
+        let documented: BTreeSet<(String, String)> = document["paths"]
+            .as_object()
+            .expect("paths")
+            .iter()
+            .flat_map(|(path, operations)| {
+                operations
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|ops| ops.keys())
+                    .map(move |method| (method.to_ascii_uppercase(), path.clone()))
+            })
+            .collect();
+        let routed: BTreeSet<(String, String)> = crate::routes()
+            .table()
+            .into_iter()
+            .filter(|(method, _)| *method != "OPTIONS")
+            .map(|(method, pattern)| {
+                let path = pattern
+                    .split('/')
+                    .map(|segment| match segment.strip_prefix(':') {
+                        Some(name) => format!("{{{name}}}"),
+                        None => segment.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("/");
+                (method.to_string(), path)
+            })
+            .collect();
+        assert_eq!(documented, routed);
+    }
+}

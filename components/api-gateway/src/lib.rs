@@ -1,10 +1,14 @@
 //! The API gateway: the app's only public component.
 //!
-//! It answers `GET /health` by checking every service concurrently. Requests under `/api/`
+//! It answers `GET /health` by checking every service concurrently, serves the OpenAPI
+//! document at `GET /api/openapi.json`, rate-limits per client address and per user
+//! (`limits`), and answers CORS preflights (`cors`). Requests under `/api/`
 //! are routed by the table in `table` to the private services over local service chaining,
 //! after the caller's token is checked against the route's access rule.
 
+mod cors;
 mod handlers;
+mod limits;
 mod proxy;
 mod table;
 mod upstreams;
@@ -20,15 +24,30 @@ pub static SERVICE: ServiceConfig = ServiceConfig {
         concat!("storefront-gateway/", env!("CARGO_PKG_VERSION")),
     )],
     parse_json_bodies: false,
+    before: Some(limits::enforce),
+    decorate: Some(cors::decorate),
 };
 
 /// Every route of this component, in one table.
 pub fn routes() -> Routes {
-    let routes = Routes::new().get("/health", handlers::health);
-    table::ROUTES.iter().fold(routes, |routes, route| {
+    let routes = Routes::new()
+        .get("/health", handlers::health)
+        .get("/api/openapi.json", handlers::openapi);
+    let routes = table::ROUTES.iter().fold(routes, |routes, route| {
         let route = *route;
         routes.route(route.method, route.public, move |ctx, request, params| {
             proxy::forward(route, ctx, request, params)
+        })
+    });
+    let mut patterns: Vec<&'static str> = vec!["/health", "/api/openapi.json"];
+    for route in table::ROUTES {
+        if !patterns.contains(&route.public) {
+            patterns.push(route.public);
+        }
+    }
+    patterns.into_iter().fold(routes, |routes, pattern| {
+        routes.route("OPTIONS", pattern, move |ctx, request, params| {
+            cors::preflight(pattern, ctx, request, params)
         })
     })
 }

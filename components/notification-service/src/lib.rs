@@ -21,6 +21,8 @@ pub static SERVICE: ServiceConfig = ServiceConfig {
         ("x-version", env!("CARGO_PKG_VERSION")),
     ],
     parse_json_bodies: true,
+    before: None,
+    decorate: None,
 };
 
 /// Every route of this component, in one table.

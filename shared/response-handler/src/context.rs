@@ -6,6 +6,13 @@ use futures::future::LocalBoxFuture;
 
 use crate::log::{LogLevel, Logger};
 
+/// Response headers as `(name, value)` pairs.
+pub type HeaderList = Vec<(String, String)>;
+/// A hook run before routing (see [`ServiceConfig::before`]).
+pub type BeforeHook = fn(&RequestContext) -> Result<HeaderList, crate::ApiError>;
+/// A hook that adds headers to every response (see [`ServiceConfig::decorate`]).
+pub type DecorateHook = fn(&RequestContext, &mut HeaderList);
+
 /// Describes a component to the handler wrapper (the original's `quickSetup` options).
 #[derive(Debug)]
 pub struct ServiceConfig {
@@ -16,6 +23,11 @@ pub struct ServiceConfig {
     pub headers: &'static [(&'static str, &'static str)],
     /// Parse JSON bodies before routing (services); the gateway relays bodies untouched.
     pub parse_json_bodies: bool,
+    /// Runs before routing; an `Err` answers the request without calling a handler (the
+    /// gateway's rate limit). Headers it returns are added to whatever the response is.
+    pub before: Option<BeforeHook>,
+    /// Adds headers to every response (the gateway's CORS headers).
+    pub decorate: Option<DecorateHook>,
 }
 
 /// The deployment environment, from the `environment` Spin variable.

@@ -68,6 +68,14 @@ pub async fn serve(
     let prepared = prepare(&mut ctx, incoming, max_body).await;
     let ctx = Rc::new(ctx);
     let method_name = method.to_string();
+    let before = match config.before {
+        Some(hook) => hook(&ctx),
+        None => Ok(Vec::new()),
+    };
+    let (prepared, hook_headers) = match before {
+        Ok(headers) => (prepared, headers),
+        Err(error) => (Err(error), Vec::new()),
+    };
     let outcome: ApiResult = match prepared {
         Err(error) => Err(error),
         Ok(body) => {
@@ -88,7 +96,11 @@ pub async fn serve(
             }
         }
     };
-    let rendered = render(&ctx, &outcome);
+    let mut rendered = render(&ctx, &outcome);
+    rendered.headers.extend(hook_headers);
+    if let Some(decorate) = config.decorate {
+        decorate(&ctx, &mut rendered.headers);
+    }
     log_request(&ctx, &method_name, &path, &rendered, &outcome);
     send(out, rendered).await;
     for work in ctx.take_deferred() {

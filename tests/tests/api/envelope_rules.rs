@@ -68,7 +68,7 @@ async fn wrong_method_on_a_known_path_is_405_with_allow() {
 
     assert_eq!(answer.status, 405);
     assert_eq!(answer.body["error"]["code"], "METHOD_NOT_ALLOWED");
-    assert_eq!(answer.header("allow"), Some("GET"));
+    assert_eq!(answer.header("allow"), Some("GET, OPTIONS"));
 }
 
 #[tokio::test]

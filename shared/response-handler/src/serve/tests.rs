@@ -6,6 +6,8 @@ static SERVICE: ServiceConfig = ServiceConfig {
     version: "9.9.9",
     headers: &[("x-service", "test-service"), ("x-version", "9.9.9")],
     parse_json_bodies: true,
+    before: None,
+    decorate: None,
 };
 
 fn ctx(environment: Environment) -> RequestContext {
