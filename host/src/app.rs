@@ -127,6 +127,12 @@ fn load_component(engine: &Engine, wasm: &Path, cache_dir: &Path) -> Result<Comp
         .map(|b| format!("{b:02x}"))
         .collect();
     let cached = cache_dir.join(format!("{key}.cwasm"));
+    // Apps started at once in one process (the test suite) would all compile the same
+    // components; one at a time, the first compiles and the rest load its cache entry.
+    static COMPILING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = COMPILING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if cached.exists() {
         // SAFETY: the file was written by `Component::serialize` of this runner into a
         // directory it owns, under a key that covers both the source bytes and the engine
