@@ -118,3 +118,53 @@ async fn wrong_method_is_405_before_any_auth_check() {
     assert_eq!(answer.status, 405, "{}", answer.text);
     assert_eq!(answer.header("allow"), Some("POST, GET, OPTIONS"));
 }
+
+#[tokio::test]
+async fn an_upstream_that_never_answers_gives_504_after_the_timeout() {
+    // Arrange: a "product service" that accepts connections and never says anything.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = silent.local_addr().expect("address");
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream);
+        }
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let upstream = format!("http://{address}");
+    let manifest = storefront_tests::manifest_variant(&dir, |text| {
+        text.replacen(
+            "allowed_outbound_hosts = [\n    \"http://user-service.spin.internal\",",
+            &format!("allowed_outbound_hosts = [\n    \"{upstream}\",\n    \"http://user-service.spin.internal\","),
+            1,
+        )
+    });
+    let app = spawn_app_with(
+        AppOptions {
+            manifest,
+            ..AppOptions::default()
+        }
+        .variable("product_service_url", &upstream)
+        .variable("upstream_timeout_ms", "300"),
+    )
+    .await;
+
+    // Act
+    let started = std::time::Instant::now();
+    let answer = app.get("/api/products").await;
+
+    // Assert
+    assert_eq!(answer.status, 504, "{}", answer.text);
+    assert_eq!(answer.body["error"]["code"], "GATEWAY_TIMEOUT");
+    assert_eq!(
+        answer.body["error"]["details"]["service"],
+        "product-service"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "bounded by the timeout"
+    );
+    holder.abort();
+}
