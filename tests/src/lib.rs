@@ -21,6 +21,11 @@ pub const COMPONENTS: [(&str, &str); 5] = [
     ("notification-service", "notification_service"),
 ];
 
+/// The probe component's `.wasm` (it traps on `.../trap`), for runner tests.
+pub fn probe_component() -> PathBuf {
+    built_components().join("runner_probe.wasm")
+}
+
 /// A secret long enough for the auth crate; tests only.
 pub const TEST_JWT_SECRET: &str = "integration-test-secret-0123456789abcdef";
 
@@ -49,6 +54,8 @@ pub fn built_components() -> &'static Path {
         for (id, _) in COMPONENTS {
             command.args(["-p", id]);
         }
+        // The runner's fault-handling probe (never part of the app).
+        command.args(["-p", "runner-probe"]);
         let status = command
             .status()
             .map_err(|e| format!("cannot run cargo: {e}"))?;
