@@ -18,15 +18,7 @@ use crate::storage::{self, KeyClaim, OrderView};
 
 /// `GET /health`: healthy when the service's database answers.
 pub async fn health(ctx: Rc<RequestContext>, _request: Request, _params: Params) -> ApiResult {
-    match schema::open().and_then(|db| db.ping()) {
-        Ok(()) => Ok(Reply::ok(
-            &json!({ "service": ctx.config.name, "status": "healthy", "database": "connected" }),
-            "Service is healthy",
-        )),
-        Err(error) => Err(ApiError::service_unavailable("Service is unhealthy")
-            .with_details(json!({ "service": ctx.config.name, "status": "unhealthy", "database": "disconnected" }))
-            .with_cause(error)),
-    }
+    store::health_reply(ctx.config.name, schema::open().and_then(|db| db.ping()))
 }
 
 fn product_service() -> ServiceClient {

@@ -34,16 +34,4 @@ pub fn routes() -> Routes {
         .get("/health", handlers::health)
 }
 
-/// The Spin entry point. `#[http_component]` expands to the SDK's export glue, which is
-/// `unsafe` by nature (the allowance is scoped to this module) and only means something in
-/// the wasm build: native builds, used for unit tests, leave it out.
-#[cfg(target_arch = "wasm32")]
-#[allow(unsafe_code)]
-mod entry {
-    use spin_sdk::http::{IncomingRequest, ResponseOutparam};
-
-    #[spin_sdk::http_component]
-    async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
-        response_handler::serve(&super::SERVICE, &super::routes(), request, response_out).await;
-    }
-}
+response_handler::spin_entry!(crate::SERVICE, crate::routes);

@@ -35,3 +35,24 @@ pub use serve::serve;
 
 /// The result of a handler.
 pub type ApiResult = Result<Reply, ApiError>;
+
+/// Declares a component's Spin entry point: every request goes through [`serve`] with the
+/// component's `ServiceConfig` and route table. `#[http_component]` expands to the SDK's
+/// export glue, which is `unsafe` by nature (the allowance is scoped to the generated module)
+/// and only means something in the wasm build: native builds, used for unit tests, leave it out.
+#[macro_export]
+macro_rules! spin_entry {
+    ($service:path, $routes:path) => {
+        #[cfg(target_arch = "wasm32")]
+        #[allow(unsafe_code)]
+        mod entry {
+            #[spin_sdk::http_component]
+            async fn handle(
+                request: spin_sdk::http::IncomingRequest,
+                response_out: spin_sdk::http::ResponseOutparam,
+            ) {
+                $crate::serve(&$service, &$routes(), request, response_out).await;
+            }
+        }
+    };
+}

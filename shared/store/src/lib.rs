@@ -6,7 +6,8 @@
 //! concurrent first requests cannot apply one twice, and recorded in `schema_migrations`.
 //! No manual step is needed on Spin, on the runner or on a fresh deployment.
 
-use response_handler::ApiError;
+use response_handler::{ApiError, ApiResult, Reply};
+use serde_json::json;
 use spin_sdk::sqlite::{Connection, QueryResult, Value};
 
 /// One schema change: `version` must increase by one from 1.
@@ -133,6 +134,21 @@ impl Database {
             .next()
             .and_then(|row| row.get::<i64>("version"))
             .unwrap_or(0))
+    }
+}
+
+/// `GET /health` of a service whose health is its database answering `check`.
+pub fn health_reply(service: &str, check: Result<(), ApiError>) -> ApiResult {
+    match check {
+        Ok(()) => Ok(Reply::ok(
+            &json!({ "service": service, "status": "healthy", "database": "connected" }),
+            "Service is healthy",
+        )),
+        Err(error) => Err(ApiError::service_unavailable("Service is unhealthy")
+            .with_details(
+                json!({ "service": service, "status": "unhealthy", "database": "disconnected" }),
+            )
+            .with_cause(error)),
     }
 }
 
