@@ -1,7 +1,6 @@
 //! `fermyon:spin/key-value@2.0.0`, stored in SQLite the way Spin's default store is.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use rusqlite::OptionalExtension;
 use wasmtime::component::Resource;
@@ -13,7 +12,7 @@ use crate::state::RequestState;
 /// The host side of a `store` resource.
 pub struct Store {
     label: String,
-    connection: Arc<Mutex<rusqlite::Connection>>,
+    loan: crate::pool::Pooled,
 }
 
 fn other(error: impl std::fmt::Display) -> Error {
@@ -43,7 +42,10 @@ impl RequestState {
     ) -> wasmtime::Result<Result<T, Error>> {
         let (connection, label) = {
             let store = self.table.get(store)?;
-            (store.connection.clone(), store.label.clone())
+            let Some(connection) = store.loan.handle() else {
+                return Ok(Err(other("store closed")));
+            };
+            (connection, store.label.clone())
         };
         let result = tokio::task::spawn_blocking(move || {
             let guard = connection.lock().map_err(|_| other("store poisoned"))?;
@@ -62,11 +64,9 @@ impl key_value::HostStore for RequestState {
             return Ok(Err(Error::AccessDenied));
         }
         let path = self.app().storage().key_value_path(&label);
-        match tokio::task::spawn_blocking(move || open_backing(&path)).await? {
-            Ok(connection) => Ok(Ok(self.table.push(Store {
-                label,
-                connection: Arc::new(Mutex::new(connection)),
-            })?)),
+        let pool = self.app().connection_pool();
+        match tokio::task::spawn_blocking(move || pool.take(&path, open_backing)).await? {
+            Ok(loan) => Ok(Ok(self.table.push(Store { label, loan })?)),
             Err(error) => Ok(Err(other(error))),
         }
     }

@@ -12,6 +12,7 @@ pub mod buildcmd;
 mod kv;
 pub mod manifest;
 pub mod outbound;
+mod pool;
 pub mod routing;
 pub mod runtime_config;
 pub mod server;

@@ -2,7 +2,7 @@
 //! async executor threads never wait on disk or on a lock.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::types::ValueRef;
@@ -13,10 +13,9 @@ use crate::state::RequestState;
 
 /// How long a writer waits for another connection's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The host side of a `connection` resource.
+/// The host side of a `connection` resource: a pooled connection on loan.
 pub struct Connection {
-    inner: Arc<Mutex<rusqlite::Connection>>,
+    loan: crate::pool::Pooled,
 }
 
 /// Opens a database file in WAL mode with a busy timeout, creating it if needed.
@@ -54,6 +53,49 @@ fn from_sql(value: ValueRef<'_>) -> Value {
         ValueRef::Real(r) => Value::Real(r),
         ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
         ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+    }
+}
+
+/// Whether a prepared statement needs the file's writer lock: it writes, or it opens a write
+/// transaction (SQLite counts every `BEGIN` as read-only).
+fn needs_writer(prepared: &rusqlite::Statement<'_>, statement: &str) -> bool {
+    if !prepared.readonly() {
+        return true;
+    }
+    let mut words = statement.split_whitespace().map(str::to_ascii_uppercase);
+    words.next().as_deref() == Some("BEGIN")
+        && matches!(words.next().as_deref(), Some("IMMEDIATE" | "EXCLUSIVE"))
+}
+
+/// What running a statement came to.
+#[derive(Debug)]
+enum Outcome {
+    /// It ran; `in_transaction` says whether a transaction is still open afterwards.
+    Done {
+        result: Result<QueryResult, Error>,
+        in_transaction: bool,
+    },
+    /// It writes and the writer lock is not held: nothing ran; take the lock and retry.
+    NeedsWriter(Vec<Value>),
+}
+
+/// Runs one statement unless it needs the writer lock that `holds_writer` says is missing.
+fn run_statement(
+    connection: &rusqlite::Connection,
+    statement: &str,
+    parameters: Vec<Value>,
+    holds_writer: bool,
+) -> Outcome {
+    if !holds_writer
+        && let Ok(prepared) = connection.prepare_cached(statement)
+        && needs_writer(&prepared, statement)
+    {
+        return Outcome::NeedsWriter(parameters);
+    }
+    let result = execute_blocking(connection, statement, parameters);
+    Outcome::Done {
+        result,
+        in_transaction: !connection.is_autocommit(),
     }
 }
 
@@ -98,14 +140,10 @@ impl sqlite::HostConnection for RequestState {
             return Ok(Err(Error::AccessDenied));
         }
         let path = self.app().storage().sqlite_path(&database);
-        let opened = tokio::task::spawn_blocking(move || open_database(&path)).await?;
+        let pool = self.app().connection_pool();
+        let opened = tokio::task::spawn_blocking(move || pool.take(&path, open_database)).await?;
         match opened {
-            Ok(connection) => {
-                let resource = self.table.push(Connection {
-                    inner: Arc::new(Mutex::new(connection)),
-                })?;
-                Ok(Ok(resource))
-            }
+            Ok(loan) => Ok(Ok(self.table.push(Connection { loan })?)),
             Err(error) => Ok(Err(io_error(error))),
         }
     }
@@ -116,16 +154,48 @@ impl sqlite::HostConnection for RequestState {
         statement: String,
         parameters: Vec<Value>,
     ) -> wasmtime::Result<Result<QueryResult, Error>> {
-        let inner = match self.table.get(&connection) {
-            Ok(connection) => connection.inner.clone(),
-            Err(_) => return Ok(Err(Error::InvalidConnection)),
+        let Some((inner, mut holds_writer)) = self
+            .table
+            .get(&connection)
+            .ok()
+            .and_then(|c| Some((c.loan.handle()?, c.loan.is_writing())))
+        else {
+            return Ok(Err(Error::InvalidConnection));
         };
-        let result = tokio::task::spawn_blocking(move || {
-            let guard = inner.lock().map_err(|_| io_error("connection poisoned"))?;
-            execute_blocking(&guard, &statement, parameters)
-        })
-        .await?;
-        Ok(result)
+        let mut parameters = parameters;
+        let statement = Arc::new(statement);
+        loop {
+            let (inner, text) = (inner.clone(), statement.clone());
+            let outcome = tokio::task::spawn_blocking(move || match inner.lock() {
+                Ok(guard) => run_statement(&guard, &text, parameters, holds_writer),
+                Err(_) => Outcome::Done {
+                    result: Err(io_error("connection poisoned")),
+                    in_transaction: false,
+                },
+            })
+            .await?;
+            match outcome {
+                Outcome::Done {
+                    result,
+                    in_transaction,
+                } => {
+                    if holds_writer && !in_transaction {
+                        self.table.get_mut(&connection)?.loan.stop_writing();
+                    }
+                    return Ok(result);
+                }
+                Outcome::NeedsWriter(returned) => {
+                    parameters = returned;
+                    let lock = self.table.get(&connection)?.loan.writer_lock();
+                    let Ok(guard) = tokio::time::timeout(BUSY_TIMEOUT, lock.lock_owned()).await
+                    else {
+                        return Ok(Err(io_error("database is locked")));
+                    };
+                    self.table.get_mut(&connection)?.loan.start_writing(guard);
+                    holds_writer = true;
+                }
+            }
+        }
     }
 
     async fn drop(&mut self, connection: Resource<Connection>) -> wasmtime::Result<()> {
@@ -197,5 +267,52 @@ mod tests {
         let connection = open_database(&dir.path().join("t.db")).expect("open");
         let error = execute_blocking(&connection, "SELEC nonsense", vec![]).expect_err("bad sql");
         assert!(matches!(error, Error::Io(_)));
+    }
+
+    #[test]
+    fn a_writer_waits_for_the_lock_instead_of_failing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("lock.db");
+        let holder = open_database(&path).expect("open holder");
+        let waiter = open_database(&path).expect("open waiter");
+        holder
+            .execute_batch("CREATE TABLE t (x); BEGIN IMMEDIATE; INSERT INTO t VALUES (1);")
+            .expect("holder takes the write lock");
+
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            holder.execute_batch("COMMIT").expect("commit");
+        });
+        let waited = waiter.execute_batch("BEGIN IMMEDIATE; INSERT INTO t VALUES (2); COMMIT;");
+        release.join().expect("holder thread");
+
+        assert!(waited.is_ok(), "{waited:?}");
+        let rows: i64 = waiter
+            .query_row("SELECT COUNT(*) FROM t", [], |row| row.get(0))
+            .expect("count");
+        assert_eq!(rows, 2);
+    }
+
+    #[test]
+    fn writes_and_write_transactions_need_the_writer_lock() {
+        let connection = rusqlite::Connection::open_in_memory().expect("open");
+        connection
+            .execute_batch("CREATE TABLE t (x)")
+            .expect("create");
+        let cases = [
+            ("SELECT x FROM t", false),
+            ("WITH n AS (SELECT 1) SELECT * FROM n", false),
+            ("BEGIN", false),
+            ("COMMIT", false),
+            ("BEGIN IMMEDIATE", true),
+            ("  begin\n exclusive transaction", true),
+            ("INSERT INTO t VALUES (1)", true),
+            ("UPDATE t SET x = 2 RETURNING x", true),
+            ("DELETE FROM t", true),
+        ];
+        for (statement, expected) in cases {
+            let prepared = connection.prepare(statement).expect(statement);
+            assert_eq!(needs_writer(&prepared, statement), expected, "{statement}");
+        }
     }
 }

@@ -10,7 +10,7 @@ use wasmtime_wasi_http::{
     WasiHttpView,
 };
 
-use crate::app::{AppInner, LoadedComponent};
+use crate::app::{Admission, AppInner, LoadedComponent};
 use crate::bindings::fermyon::spin::variables;
 
 /// Suffix of the hosts that reach another component of the same app in-process.
@@ -25,12 +25,16 @@ pub struct RequestState {
 }
 
 impl RequestState {
-    pub fn new(app: Arc<AppInner>, component: usize, wasi: WasiCtx) -> Self {
+    pub fn new(app: Arc<AppInner>, component: usize, wasi: WasiCtx, admission: Admission) -> Self {
         Self {
             table: ResourceTable::new(),
             wasi,
             http: WasiHttpCtx::new(),
-            hooks: OutboundHooks { app, component },
+            hooks: OutboundHooks {
+                app,
+                component,
+                admission,
+            },
         }
     }
 
@@ -67,6 +71,8 @@ impl WasiHttpView for RequestState {
 struct OutboundHooks {
     app: Arc<AppInner>,
     component: usize,
+    /// The slot of the outside request this instance serves; the components it calls share it.
+    admission: Admission,
 }
 
 type SendFuture = Box<
@@ -90,6 +96,7 @@ impl WasiHttpHooks for OutboundHooks {
     ) -> SendFuture {
         let app = self.app.clone();
         let caller = self.component;
+        let admission = self.admission.clone();
         Box::new(async move {
             let uri = request.uri();
             let scheme = uri.scheme_str().unwrap_or("http").to_ascii_lowercase();
@@ -111,7 +118,7 @@ impl WasiHttpHooks for OutboundHooks {
                     .unwrap_or(Duration::from_secs(600));
                 let response = tokio::time::timeout(
                     first_byte,
-                    app.clone().dispatch_internal(target, request),
+                    app.clone().dispatch_internal(target, request, admission),
                 )
                 .await
                 .map_err(|_| HttpError::HttpResponseTimeout)?;

@@ -59,6 +59,11 @@ pub const MIGRATIONS: &[Migration] = &[
             "CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at)",
         ],
     },
+    Migration {
+        version: 5,
+        description: "outbox delivery lease",
+        statements: outbox::LEASE_MIGRATION_STATEMENTS,
+    },
 ];
 
 /// Opens the database, migrating it on first use.

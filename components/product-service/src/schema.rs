@@ -66,6 +66,11 @@ pub const MIGRATIONS: &[Migration] = &[
             released_at TEXT
         )"],
     },
+    Migration {
+        version: 5,
+        description: "outbox delivery lease",
+        statements: outbox::LEASE_MIGRATION_STATEMENTS,
+    },
 ];
 
 /// Opens the database, migrating it on first use.

@@ -29,6 +29,11 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "event outbox",
         statements: outbox::MIGRATION_STATEMENTS,
     },
+    Migration {
+        version: 3,
+        description: "outbox delivery lease",
+        statements: outbox::LEASE_MIGRATION_STATEMENTS,
+    },
 ];
 
 /// Opens the database, migrating it on first use.

@@ -182,3 +182,29 @@ fn malformed_hash_never_matches_and_decoy_is_a_valid_hash() {
     assert!(PasswordHash::new(decoy_hash()).is_ok());
     assert!(!verify_password("anything", decoy_hash()));
 }
+
+#[test]
+fn decoy_and_new_hashes_share_the_configured_cost() {
+    let expected = format!("m={HASH_MEMORY_KIB},t={HASH_PASSES},p=1");
+    let fresh = hash_password("correct horse battery").expect("hashed");
+    for phc in [decoy_hash(), fresh.as_str()] {
+        let params = PasswordHash::new(phc)
+            .expect("valid PHC")
+            .params
+            .to_string();
+        assert_eq!(params, expected, "{phc}");
+    }
+}
+
+#[test]
+fn hashes_made_with_the_previous_cost_still_verify() {
+    let salt = SaltString::encode_b64(b"0123456789abcdef").expect("salt");
+    let old = Argon2::default()
+        .hash_password(b"correct horse battery", &salt)
+        .expect("hashed")
+        .to_string();
+    assert!(old.contains("m=19456,t=2"), "{old}");
+
+    assert!(verify_password("correct horse battery", &old));
+    assert!(!verify_password("wrong password", &old));
+}

@@ -71,25 +71,56 @@ pub fn record(
     Ok(id)
 }
 
-/// The oldest undelivered events.
-pub fn pending(db: &Database, limit: i64) -> Result<Vec<Event>, ApiError> {
-    let rows = db.execute(
-        "SELECT id, type, source, data, occurred_at FROM outbox
-         WHERE delivered_at IS NULL ORDER BY occurred_at, id LIMIT ?",
-        &[Sql::Integer(limit)],
+/// Adds the delivery lease; producers add these statements as a later migration.
+pub const LEASE_MIGRATION_STATEMENTS: &[&str] =
+    &["ALTER TABLE outbox ADD COLUMN claimed_until INTEGER NOT NULL DEFAULT 0"];
+
+/// How long a delivery pass owns the events it claimed. Long enough for a whole batch to
+/// time out; if the instance dies mid-pass, its events become claimable again after it.
+pub const LEASE: Duration = Duration::from_secs(BATCH_SIZE as u64 * DELIVERY_TIMEOUT.as_secs());
+
+fn event_from_row(row: spin_sdk::sqlite::Row<'_>) -> Option<Event> {
+    Some(Event {
+        id: row.get::<&str>("id")?.to_string(),
+        event_type: row.get::<&str>("type")?.to_string(),
+        source: row.get::<&str>("source")?.to_string(),
+        data: serde_json::from_str(row.get::<&str>("data")?).unwrap_or(Value::Null),
+        occurred_at: row.get::<&str>("occurred_at")?.to_string(),
+    })
+}
+
+/// Claims up to `limit` of the oldest undelivered events nobody else holds, until `lease_until`
+/// (epoch milliseconds), and returns them oldest first. Concurrent passes therefore send
+/// disjoint events: without the claim, every request under load would resend the same batch.
+pub fn claim(
+    db: &Database,
+    now_millis: i64,
+    lease_until: i64,
+    limit: i64,
+) -> Result<Vec<Event>, ApiError> {
+    // A read first, so the common case (nothing pending) takes no write lock.
+    let available = db.execute(
+        "SELECT 1 FROM outbox WHERE delivered_at IS NULL AND claimed_until <= ? LIMIT 1",
+        &[Sql::Integer(now_millis)],
     )?;
-    Ok(rows
-        .rows()
-        .filter_map(|row| {
-            Some(Event {
-                id: row.get::<&str>("id")?.to_string(),
-                event_type: row.get::<&str>("type")?.to_string(),
-                source: row.get::<&str>("source")?.to_string(),
-                data: serde_json::from_str(row.get::<&str>("data")?).unwrap_or(Value::Null),
-                occurred_at: row.get::<&str>("occurred_at")?.to_string(),
-            })
-        })
-        .collect())
+    if available.rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = db.execute(
+        "UPDATE outbox SET claimed_until = ? WHERE id IN (
+             SELECT id FROM outbox WHERE delivered_at IS NULL AND claimed_until <= ?
+             ORDER BY occurred_at, id LIMIT ?)
+         RETURNING id, type, source, data, occurred_at",
+        &[
+            Sql::Integer(lease_until),
+            Sql::Integer(now_millis),
+            Sql::Integer(limit),
+        ],
+    )?;
+    let mut events: Vec<Event> = rows.rows().filter_map(event_from_row).collect();
+    // RETURNING has no defined order.
+    events.sort_by(|a, b| (&a.occurred_at, &a.id).cmp(&(&b.occurred_at, &b.id)));
+    Ok(events)
 }
 
 /// Sends pending events to the notification service until none is left or one fails.
@@ -100,16 +131,19 @@ pub async fn deliver_pending(ctx: &RequestContext, db: &Database) -> usize {
         "notification_service_url",
         DELIVERY_TIMEOUT,
     );
-    let events = match pending(db, BATCH_SIZE) {
+    let now = envelope::now_millis();
+    let lease_until = now.saturating_add(LEASE.as_millis() as i64);
+    let events = match claim(db, now, lease_until, BATCH_SIZE) {
         Ok(events) => events,
         Err(error) => {
             ctx.logger.error(
-                "outbox read failed",
+                "outbox claim failed",
                 serde_json::json!({ "cause": error.to_string() }),
             );
             return 0;
         }
     };
+    let claimed = events.len();
     let mut delivered = 0;
     for event in events {
         let body = serde_json::to_vec(&event).unwrap_or_default();
@@ -123,8 +157,8 @@ pub async fn deliver_pending(ctx: &RequestContext, db: &Database) -> usize {
         };
         let update = match &failure {
             None => db.execute(
-                "UPDATE outbox SET delivered_at = ?, attempts = attempts + 1, last_error = NULL
-                 WHERE id = ? AND delivered_at IS NULL",
+                "UPDATE outbox SET delivered_at = ?, attempts = attempts + 1, last_error = NULL,
+                 claimed_until = 0 WHERE id = ? AND delivered_at IS NULL",
                 &[
                     Sql::Text(envelope::rfc3339_from_millis(envelope::now_millis())),
                     Sql::Text(event.id.clone()),
@@ -149,6 +183,19 @@ pub async fn deliver_pending(ctx: &RequestContext, db: &Database) -> usize {
             break;
         }
         delivered += 1;
+    }
+    // Whatever this pass claimed but did not deliver (after a failure) is free for the next
+    // request at once rather than after the lease.
+    if delivered < claimed
+        && let Err(error) = db.execute(
+            "UPDATE outbox SET claimed_until = 0 WHERE claimed_until = ? AND delivered_at IS NULL",
+            &[Sql::Integer(lease_until)],
+        )
+    {
+        ctx.logger.error(
+            "outbox release failed",
+            serde_json::json!({ "cause": error.to_string() }),
+        );
     }
     delivered
 }

@@ -170,3 +170,20 @@ async fn a_trapping_component_gives_a_500_envelope_and_the_runner_keeps_serving(
     assert_eq!(after.status, 200);
     assert_eq!(health.status, 200, "{}", health.text);
 }
+
+#[tokio::test]
+async fn a_burst_larger_than_the_instance_budget_is_queued_not_failed() {
+    // Each aggregated health check holds six instances (the gateway and five services), so
+    // 200 at once would need more instances than the runner's pool has if all ran together.
+    let app = spawn_app().await;
+
+    let answers = futures::future::join_all((0..200).map(|_| app.get("/health"))).await;
+
+    let failed: Vec<_> = answers.iter().filter(|a| a.status != 200).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of 200 failed, first: {}",
+        failed.len(),
+        failed[0].text
+    );
+}
