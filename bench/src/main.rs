@@ -21,7 +21,8 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
 // Each request instantiates components and allocates many short-lived objects across worker
-// threads; mimalloc spent about half the time glibc malloc did in the benchmark profile.
+// threads; with mimalloc instead of glibc's malloc, product-by-id throughput in the benchmark
+// rose by about 6%.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

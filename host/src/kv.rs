@@ -65,7 +65,11 @@ impl key_value::HostStore for RequestState {
         }
         let path = self.app().storage().key_value_path(&label);
         let pool = self.app().connection_pool();
-        match tokio::task::spawn_blocking(move || pool.take(&path, open_backing)).await? {
+        let opened = match pool.take_idle(&path) {
+            Some(loan) => Ok(loan),
+            None => tokio::task::spawn_blocking(move || pool.open_new(&path, open_backing)).await?,
+        };
+        match opened {
             Ok(loan) => Ok(Ok(self.table.push(Store { label, loan })?)),
             Err(error) => Ok(Err(other(error))),
         }

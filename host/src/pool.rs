@@ -32,18 +32,31 @@ pub struct ConnectionPool {
 pub type WriterLock = Arc<tokio::sync::Mutex<()>>;
 
 impl ConnectionPool {
-    /// An idle connection for `path`, or a new one.
+    /// An idle connection for `path`, or a new one (which is blocking I/O).
     pub fn take(self: &Arc<Self>, path: &Path, open: Opener) -> rusqlite::Result<Pooled> {
+        match self.take_idle(path) {
+            Some(loan) => Ok(loan),
+            None => self.open_new(path, open),
+        }
+    }
+
+    /// An idle connection for `path`, if one is waiting; no I/O, so fine on an async thread.
+    pub fn take_idle(self: &Arc<Self>, path: &Path) -> Option<Pooled> {
         let reused = self
             .idle
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get_mut(path)
-            .and_then(Vec::pop);
-        let connection = match reused {
-            Some(connection) => connection,
-            None => open(path)?,
-        };
+            .and_then(Vec::pop)?;
+        Some(self.lend(path, reused))
+    }
+
+    /// A new connection for `path` (blocking I/O).
+    pub fn open_new(self: &Arc<Self>, path: &Path, open: Opener) -> rusqlite::Result<Pooled> {
+        Ok(self.lend(path, open(path)?))
+    }
+
+    fn lend(self: &Arc<Self>, path: &Path, connection: rusqlite::Connection) -> Pooled {
         let writer_lock = self
             .writers
             .lock()
@@ -51,13 +64,13 @@ impl ConnectionPool {
             .entry(path.to_path_buf())
             .or_default()
             .clone();
-        Ok(Pooled {
+        Pooled {
             connection: Some(Arc::new(Mutex::new(connection))),
             path: path.to_path_buf(),
             pool: self.clone(),
             writer_lock,
             writing: None,
-        })
+        }
     }
 
     fn give_back(&self, path: PathBuf, connection: rusqlite::Connection) {
