@@ -50,7 +50,8 @@ struct Options {
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    let bench = Path::new(env!("CARGO_MANIFEST_DIR"));
+    bench.parent().unwrap_or(bench).to_path_buf()
 }
 
 fn parse_options(args: &[String]) -> Result<Options> {

@@ -71,6 +71,17 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "outbox delivery lease",
         statements: outbox::LEASE_MIGRATION_STATEMENTS,
     },
+    Migration {
+        version: 6,
+        description: "newest-first index that also orders ties by rowid",
+        // An index on `created_at` alone ends in the rowid, so it serves the list's
+        // `ORDER BY created_at DESC, rowid DESC` as a plain backwards scan; the old
+        // (created_at, id) index left SQLite sorting every page in a temporary B-tree.
+        statements: &[
+            "CREATE INDEX products_newest ON products (created_at)",
+            "DROP INDEX products_created_at",
+        ],
+    },
 ];
 
 /// Opens the database, migrating it on first use.
