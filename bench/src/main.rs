@@ -480,7 +480,7 @@ async fn run(options: Options) -> Result<()> {
             Arc::new(|_, _| get("/api/products?page=2&limit=20")),
         ),
         (
-            "GET /api/products?search=<word>",
+            "GET /api/products?search={word}",
             c,
             Arc::new(|w, s| {
                 get(&format!(
