@@ -64,12 +64,12 @@ impl key_value::HostStore for RequestState {
             return Ok(Err(Error::AccessDenied));
         }
         let path = self.app().storage().key_value_path(&label);
-        let pool = self.app().connection_pool();
-        let opened = match pool.take_idle(&path) {
-            Some(loan) => Ok(loan),
-            None => tokio::task::spawn_blocking(move || pool.open_new(&path, open_backing)).await?,
-        };
-        match opened {
+        match self
+            .app()
+            .connection_pool()
+            .take(path, open_backing)
+            .await?
+        {
             Ok(loan) => Ok(Ok(self.table.push(Store { label, loan })?)),
             Err(error) => Ok(Err(other(error))),
         }

@@ -32,16 +32,20 @@ pub struct ConnectionPool {
 pub type WriterLock = Arc<tokio::sync::Mutex<()>>;
 
 impl ConnectionPool {
-    /// An idle connection for `path`, or a new one (which is blocking I/O).
-    pub fn take(self: &Arc<Self>, path: &Path, open: Opener) -> rusqlite::Result<Pooled> {
-        match self.take_idle(path) {
-            Some(loan) => Ok(loan),
-            None => self.open_new(path, open),
+    /// An idle connection for `path`, or a new one opened on the blocking pool.
+    pub async fn take(
+        self: Arc<Self>,
+        path: PathBuf,
+        open: Opener,
+    ) -> Result<rusqlite::Result<Pooled>, tokio::task::JoinError> {
+        match self.take_idle(&path) {
+            Some(loan) => Ok(Ok(loan)),
+            None => tokio::task::spawn_blocking(move || self.open_new(&path, open)).await,
         }
     }
 
-    /// An idle connection for `path`, if one is waiting; no I/O, so fine on an async thread.
-    pub fn take_idle(self: &Arc<Self>, path: &Path) -> Option<Pooled> {
+    /// An idle connection for `path`, if one is waiting (no I/O).
+    fn take_idle(self: &Arc<Self>, path: &Path) -> Option<Pooled> {
         let reused = self
             .idle
             .lock()
@@ -52,7 +56,7 @@ impl ConnectionPool {
     }
 
     /// A new connection for `path` (blocking I/O).
-    pub fn open_new(self: &Arc<Self>, path: &Path, open: Opener) -> rusqlite::Result<Pooled> {
+    fn open_new(self: &Arc<Self>, path: &Path, open: Opener) -> rusqlite::Result<Pooled> {
         Ok(self.lend(path, open(path)?))
     }
 
@@ -148,7 +152,7 @@ mod tests {
         let path = dir.path().join("p.db");
         let pool = Arc::new(ConnectionPool::default());
         {
-            let loan = pool.take(&path, open).expect("open");
+            let loan = pool.open_new(&path, open).expect("open");
             let handle = loan.handle().expect("handle");
             let connection = handle.lock().expect("lock");
             connection
@@ -158,7 +162,9 @@ mod tests {
                 .execute_batch("CREATE TABLE t (x); BEGIN; INSERT INTO t VALUES (1);")
                 .expect("sql");
         }
-        let loan = pool.take(&path, open).expect("reused");
+        let loan = pool
+            .take_idle(&path)
+            .expect("the returned connection is idle");
         let handle = loan.handle().expect("handle");
         let connection = handle.lock().expect("lock");
         assert!(

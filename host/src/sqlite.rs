@@ -1,8 +1,9 @@
-//! `fermyon:spin/sqlite@2.0.0` on rusqlite. Every statement runs on the blocking pool so the
-//! async executor threads never wait on disk or on a lock.
+//! `fermyon:spin/sqlite@2.0.0` on rusqlite, over the runner's connection pool. Plain reads run
+//! on the request's own thread (under WAL they never wait for a writer); everything else runs
+//! on the blocking pool, writes after taking the file's writer slot, so async executor threads
+//! never wait on a lock.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::types::ValueRef;
@@ -88,60 +89,43 @@ fn is_inline_read(prepared: &rusqlite::Statement<'_>, statement: &str) -> bool {
     prepared.readonly() && matches!(first.as_deref(), Some("SELECT" | "WITH" | "VALUES"))
 }
 
-/// Runs `statement` right here if it is a plain read; gives the parameters back otherwise.
-fn try_inline_read(
-    connection: &rusqlite::Connection,
-    statement: &str,
-    parameters: Vec<Value>,
-) -> Result<Result<QueryResult, Error>, Vec<Value>> {
-    match connection.prepare_cached(statement) {
-        Ok(prepared) if is_inline_read(&prepared, statement) => {
-            drop(prepared);
-            Ok(execute_blocking(connection, statement, parameters))
-        }
-        _ => Err(parameters),
-    }
+/// Where a statement runs, decided once from its prepared form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Placement {
+    /// A plain read: right here, on the request's thread.
+    Inline,
+    /// On the blocking pool, holding the file's writer slot.
+    Writer,
+    /// On the blocking pool (transaction control, pragmas).
+    Blocking,
 }
 
-/// What running a statement came to.
-#[derive(Debug)]
-enum Outcome {
-    /// It ran; `in_transaction` says whether a transaction is still open afterwards.
-    Done {
-        result: Result<QueryResult, Error>,
-        in_transaction: bool,
-    },
-    /// It writes and the writer lock is not held: nothing ran; take the lock and retry.
-    NeedsWriter(Vec<Value>),
-}
-
-/// Runs one statement unless it needs the writer lock that `holds_writer` says is missing.
-fn run_statement(
-    connection: &rusqlite::Connection,
-    statement: &str,
-    parameters: Vec<Value>,
-    holds_writer: bool,
-) -> Outcome {
-    if !holds_writer
-        && let Ok(prepared) = connection.prepare_cached(statement)
-        && needs_writer(&prepared, statement)
-    {
-        return Outcome::NeedsWriter(parameters);
-    }
-    let result = execute_blocking(connection, statement, parameters);
-    Outcome::Done {
-        result,
-        in_transaction: !connection.is_autocommit(),
+fn placement(prepared: &rusqlite::Statement<'_>, statement: &str) -> Placement {
+    if needs_writer(prepared, statement) {
+        Placement::Writer
+    } else if is_inline_read(prepared, statement) {
+        Placement::Inline
+    } else {
+        Placement::Blocking
     }
 }
 
 /// Runs one statement; statements that return no rows still run to completion.
+#[cfg(test)]
 fn execute_blocking(
     connection: &rusqlite::Connection,
     statement: &str,
     parameters: Vec<Value>,
 ) -> Result<QueryResult, Error> {
     let mut prepared = connection.prepare_cached(statement).map_err(io_error)?;
+    run_prepared(&mut prepared, parameters)
+}
+
+/// Runs a prepared statement to completion and collects its rows.
+fn run_prepared(
+    prepared: &mut rusqlite::Statement<'_>,
+    parameters: Vec<Value>,
+) -> Result<QueryResult, Error> {
     let columns: Vec<String> = prepared
         .column_names()
         .into_iter()
@@ -176,14 +160,12 @@ impl sqlite::HostConnection for RequestState {
             return Ok(Err(Error::AccessDenied));
         }
         let path = self.app().storage().sqlite_path(&database);
-        let pool = self.app().connection_pool();
-        let opened = match pool.take_idle(&path) {
-            Some(loan) => Ok(loan),
-            None => {
-                tokio::task::spawn_blocking(move || pool.open_new(&path, open_database)).await?
-            }
-        };
-        match opened {
+        match self
+            .app()
+            .connection_pool()
+            .take(path, open_database)
+            .await?
+        {
             Ok(loan) => Ok(Ok(self.table.push(Connection { loan })?)),
             Err(error) => Ok(Err(io_error(error))),
         }
@@ -195,7 +177,7 @@ impl sqlite::HostConnection for RequestState {
         statement: String,
         parameters: Vec<Value>,
     ) -> wasmtime::Result<Result<QueryResult, Error>> {
-        let Some((inner, mut holds_writer)) = self
+        let Some((inner, holds_writer)) = self
             .table
             .get(&connection)
             .ok()
@@ -203,48 +185,44 @@ impl sqlite::HostConnection for RequestState {
         else {
             return Ok(Err(Error::InvalidConnection));
         };
-        let mut parameters = parameters;
-        // The guest runs one statement at a time, so the lock is free unless a statement from a
-        // dropped instance is still running; then the blocking pool waits for it.
-        if let Ok(guard) = inner.try_lock() {
-            match try_inline_read(&guard, &statement, parameters) {
-                Ok(result) => return Ok(result),
-                Err(returned) => parameters = returned,
+        let placement = {
+            // Never contended: the guest awaits each statement, and the pool reuses a
+            // connection only once no statement of the previous loan is still running.
+            let Ok(guard) = inner.lock() else {
+                return Ok(Err(io_error("connection poisoned")));
+            };
+            let mut prepared = match guard.prepare_cached(&statement) {
+                Ok(prepared) => prepared,
+                Err(error) => return Ok(Err(io_error(error))),
+            };
+            match placement(&prepared, &statement) {
+                Placement::Inline => return Ok(run_prepared(&mut prepared, parameters)),
+                other => other,
             }
+        };
+        if placement == Placement::Writer && !holds_writer {
+            let lock = self.table.get(&connection)?.loan.writer_lock();
+            let Ok(slot) = tokio::time::timeout(BUSY_TIMEOUT, lock.lock_owned()).await else {
+                return Ok(Err(io_error("database is locked")));
+            };
+            self.table.get_mut(&connection)?.loan.start_writing(slot);
         }
-        let statement = Arc::new(statement);
-        loop {
-            let (inner, text) = (inner.clone(), statement.clone());
-            let outcome = tokio::task::spawn_blocking(move || match inner.lock() {
-                Ok(guard) => run_statement(&guard, &text, parameters, holds_writer),
-                Err(_) => Outcome::Done {
-                    result: Err(io_error("connection poisoned")),
-                    in_transaction: false,
-                },
-            })
-            .await?;
-            match outcome {
-                Outcome::Done {
-                    result,
-                    in_transaction,
-                } => {
-                    if holds_writer && !in_transaction {
-                        self.table.get_mut(&connection)?.loan.stop_writing();
-                    }
-                    return Ok(result);
-                }
-                Outcome::NeedsWriter(returned) => {
-                    parameters = returned;
-                    let lock = self.table.get(&connection)?.loan.writer_lock();
-                    let Ok(guard) = tokio::time::timeout(BUSY_TIMEOUT, lock.lock_owned()).await
-                    else {
-                        return Ok(Err(io_error("database is locked")));
-                    };
-                    self.table.get_mut(&connection)?.loan.start_writing(guard);
-                    holds_writer = true;
-                }
-            }
+        let (result, in_transaction) = tokio::task::spawn_blocking(move || {
+            let Ok(guard) = inner.lock() else {
+                return (Err(io_error("connection poisoned")), false);
+            };
+            let result = guard
+                .prepare_cached(&statement)
+                .map_err(io_error)
+                .and_then(|mut prepared| run_prepared(&mut prepared, parameters));
+            (result, !guard.is_autocommit())
+        })
+        .await?;
+        let loan = &mut self.table.get_mut(&connection)?.loan;
+        if loan.is_writing() && !in_transaction {
+            loan.stop_writing();
         }
+        Ok(result)
     }
 
     async fn drop(&mut self, connection: Resource<Connection>) -> wasmtime::Result<()> {
