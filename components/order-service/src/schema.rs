@@ -37,11 +37,7 @@ pub const MIGRATIONS: &[Migration] = &[
                 PRIMARY KEY (order_id, position)
             )"],
     },
-    Migration {
-        version: 3,
-        description: "event outbox",
-        statements: outbox::MIGRATION_STATEMENTS,
-    },
+    outbox::table_migration(3),
     Migration {
         version: 4,
         description: "idempotency keys",
@@ -59,11 +55,7 @@ pub const MIGRATIONS: &[Migration] = &[
             "CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at)",
         ],
     },
-    Migration {
-        version: 5,
-        description: "outbox delivery lease",
-        statements: outbox::LEASE_MIGRATION_STATEMENTS,
-    },
+    outbox::lease_migration(5),
 ];
 
 /// Opens the database, migrating it on first use.

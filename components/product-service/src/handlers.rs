@@ -107,11 +107,7 @@ pub async fn create(ctx: Rc<RequestContext>, _request: Request, _params: Params)
     let price = fields.required_number_text("price");
     let category = fields.required_str("category");
     let stock = fields.optional_i64("stock");
-    let name = name.and_then(|raw| {
-        bounded_text(raw, 200)
-            .map_err(|r| fields.invalid("name", r))
-            .ok()
-    });
+    let name = fields.parsed("name", name, |raw| bounded_text(raw, 200));
     let description = match description {
         Some(raw) if raw.chars().count() > 5000 => {
             fields.invalid("description", "is too long");
@@ -130,16 +126,10 @@ pub async fn create(ctx: Rc<RequestContext>, _request: Request, _params: Params)
             None
         }
     });
-    let category = category.and_then(|raw| {
-        bounded_text(raw, 100)
-            .map_err(|r| fields.invalid("category", r))
-            .ok()
-    });
+    let category = fields.parsed("category", category, |raw| bounded_text(raw, 100));
     let stock = match stock {
         None => Some(0),
-        Some(value) => parse_initial_stock(value)
-            .map_err(|r| fields.invalid("stock", r))
-            .ok(),
+        given => fields.parsed("stock", given, parse_initial_stock),
     };
     fields.finish()?;
     let (Some(name), Some(description), Some(price), Some(category), Some(stock)) =
@@ -175,16 +165,8 @@ pub async fn update_stock(ctx: Rc<RequestContext>, _request: Request, params: Pa
     let mut fields = Fields::of(body)?;
     let quantity = fields.required_i64("quantity");
     let operation = fields.required_str("operation");
-    let quantity = quantity.and_then(|q| {
-        Quantity::parse(q)
-            .map_err(|r| fields.invalid("quantity", r))
-            .ok()
-    });
-    let operation = operation.and_then(|o| {
-        StockOperation::parse(o)
-            .map_err(|r| fields.invalid("operation", r))
-            .ok()
-    });
+    let quantity = fields.parsed("quantity", quantity, Quantity::parse);
+    let operation = fields.parsed("operation", operation, StockOperation::parse);
     fields.finish()?;
     let (Some(quantity), Some(operation)) = (quantity, operation) else {
         return Err(ApiError::internal("validated fields missing"));

@@ -50,11 +50,7 @@ pub const MIGRATIONS: &[Migration] = &[
             END",
         ],
     },
-    Migration {
-        version: 3,
-        description: "event outbox",
-        statements: outbox::MIGRATION_STATEMENTS,
-    },
+    outbox::table_migration(3),
     Migration {
         version: 4,
         description: "stock reservations per order",
@@ -66,11 +62,7 @@ pub const MIGRATIONS: &[Migration] = &[
             released_at TEXT
         )"],
     },
-    Migration {
-        version: 5,
-        description: "outbox delivery lease",
-        statements: outbox::LEASE_MIGRATION_STATEMENTS,
-    },
+    outbox::lease_migration(5),
     Migration {
         version: 6,
         description: "newest-first index that also orders ties by rowid",

@@ -39,21 +39,9 @@ pub async fn register(ctx: Rc<RequestContext>, _request: Request, _params: Param
     let email = fields.required_str("email");
     let password = fields.required_str("password");
     let name = fields.required_str("name");
-    let email = email.and_then(|raw| {
-        Email::parse(raw)
-            .map_err(|reason| fields.invalid("email", reason))
-            .ok()
-    });
-    let password = password.and_then(|raw| {
-        Password::parse(raw)
-            .map_err(|reason| fields.invalid("password", reason))
-            .ok()
-    });
-    let name = name.and_then(|raw| {
-        Name::parse(raw)
-            .map_err(|reason| fields.invalid("name", reason))
-            .ok()
-    });
+    let email = fields.parsed("email", email, Email::parse);
+    let password = fields.parsed("password", password, Password::parse);
+    let name = fields.parsed("name", name, Name::parse);
     fields.finish()?;
     let (Some(email), Some(password), Some(name)) = (email, password, name) else {
         return Err(ApiError::internal("validated fields missing"));

@@ -24,16 +24,8 @@ pub const MIGRATIONS: &[Migration] = &[
             "CREATE INDEX users_created_at ON users (created_at DESC, id DESC)",
         ],
     },
-    Migration {
-        version: 2,
-        description: "event outbox",
-        statements: outbox::MIGRATION_STATEMENTS,
-    },
-    Migration {
-        version: 3,
-        description: "outbox delivery lease",
-        statements: outbox::LEASE_MIGRATION_STATEMENTS,
-    },
+    outbox::table_migration(2),
+    outbox::lease_migration(3),
 ];
 
 /// Opens the database, migrating it on first use.

@@ -16,10 +16,28 @@ use serde_json::Value;
 use service_client::ServiceClient;
 use spin_sdk::http::Method;
 use spin_sdk::sqlite::Value as Sql;
-use store::Database;
+use store::{Database, Migration};
 
-/// The outbox table; producers add these statements to their migrations.
-pub const MIGRATION_STATEMENTS: &[&str] = &[
+/// The migration that creates the outbox table, at `version` of a producer's list.
+pub const fn table_migration(version: i64) -> Migration {
+    Migration {
+        version,
+        description: "event outbox",
+        statements: TABLE_STATEMENTS,
+    }
+}
+
+/// The migration that adds the delivery lease, at `version` of a producer's list (after
+/// [`table_migration`]).
+pub const fn lease_migration(version: i64) -> Migration {
+    Migration {
+        version,
+        description: "outbox delivery lease",
+        statements: &["ALTER TABLE outbox ADD COLUMN claimed_until INTEGER NOT NULL DEFAULT 0"],
+    }
+}
+
+const TABLE_STATEMENTS: &[&str] = &[
     "CREATE TABLE outbox (
         id TEXT PRIMARY KEY,
         type TEXT NOT NULL,
@@ -70,10 +88,6 @@ pub fn record(
     )?;
     Ok(id)
 }
-
-/// Adds the delivery lease; producers add these statements as a later migration.
-pub const LEASE_MIGRATION_STATEMENTS: &[&str] =
-    &["ALTER TABLE outbox ADD COLUMN claimed_until INTEGER NOT NULL DEFAULT 0"];
 
 /// How long a delivery pass owns the events it claimed. Long enough for a whole batch to
 /// time out; if the instance dies mid-pass, its events become claimable again after it.

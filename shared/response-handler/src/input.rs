@@ -53,6 +53,23 @@ impl<'a> Fields<'a> {
             .insert(self.path(name), Value::String(reason.into()));
     }
 
+    /// Runs a field's domain parser on a value already read (`None` when it was missing or of
+    /// the wrong type, already recorded); a parse failure becomes that field's invalid reason.
+    pub fn parsed<R, T, E: Into<String>>(
+        &mut self,
+        name: &str,
+        raw: Option<R>,
+        parse: impl FnOnce(R) -> Result<T, E>,
+    ) -> Option<T> {
+        match parse(raw?) {
+            Ok(value) => Some(value),
+            Err(reason) => {
+                self.invalid(name, reason);
+                None
+            }
+        }
+    }
+
     /// A required string; empty or whitespace-only counts as missing.
     pub fn required_str(&mut self, name: &str) -> Option<&'a str> {
         match self.present(name) {
@@ -259,6 +276,39 @@ mod tests {
         assert_eq!(
             fields.required_number_text("price").as_deref(),
             Some("19.99")
+        );
+    }
+
+    #[test]
+    fn parsed_values_pass_through_and_parse_failures_become_invalid_fields() {
+        let body = json!({ "age": 7, "code": "x" });
+        let mut fields = Fields::of(&body).expect("object");
+        let age = fields.required_i64("age");
+        let code = fields.required_str("code");
+        let absent = fields.required_str("absent");
+
+        let age = fields.parsed("age", age, |n| {
+            if n > 0 {
+                Ok(n)
+            } else {
+                Err("must be positive")
+            }
+        });
+        let code = fields.parsed("code", code, |c: &str| {
+            if c.len() > 2 {
+                Ok(c)
+            } else {
+                Err("is too short")
+            }
+        });
+        let absent = fields.parsed("absent", absent, |a: &str| Ok::<_, String>(a));
+
+        assert_eq!(age, Some(7));
+        assert_eq!(code, None);
+        assert_eq!(absent, None);
+        assert_eq!(
+            details(fields.finish()),
+            json!({ "missingFields": ["absent"], "invalidFields": { "code": "is too short" } })
         );
     }
 }
