@@ -307,7 +307,11 @@ async fn load(
     });
     let mut all = Vec::new();
     let mut stats = Stats::default();
-    for worker in futures_join(workers.collect()).await {
+    for worker in futures::future::join_all(workers)
+        .await
+        .into_iter()
+        .flatten()
+    {
         let (latencies, non_2xx, errors) = worker;
         all.extend(latencies);
         stats.non_2xx += non_2xx;
@@ -323,16 +327,6 @@ async fn load(
     stats.p50_ms = percentile(0.50);
     stats.p99_ms = percentile(0.99);
     stats
-}
-
-async fn futures_join<T>(handles: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
-    let mut out = Vec::with_capacity(handles.len());
-    for handle in handles {
-        if let Ok(value) = handle.await {
-            out.push(value);
-        }
-    }
-    out
 }
 
 async fn seed(addr: SocketAddr, products: usize) -> Result<(String, Vec<String>, String)> {
