@@ -29,7 +29,9 @@ use crate::outbound::AllowedHosts;
 use crate::routing::{Route, RouteTable};
 use crate::runtime_config::StorageLayout;
 use crate::state::{INTERNAL_HOST_SUFFIX, RequestState};
-use crate::variables::{ProvidedValues, resolve_components};
+use crate::variables::{
+    ProvidedValues, expand_allowed_hosts, resolve_application, resolve_components,
+};
 
 /// How the app is loaded.
 #[derive(Debug, Clone)]
@@ -58,6 +60,9 @@ pub struct LoadedComponent {
 
 /// The loaded app, shared by every request.
 pub struct AppInner {
+    /// `[application]` name and version, for `/.well-known/spin/info`.
+    name: String,
+    version: Option<String>,
     engine: Engine,
     components: Vec<LoadedComponent>,
     by_id: HashMap<String, usize>,
@@ -74,6 +79,9 @@ pub struct AppInner {
 pub const MAX_CONCURRENT_REQUESTS: usize = 128;
 /// How long a request waits for a slot before it is answered 503.
 pub const ADMISSION_WAIT: Duration = Duration::from_secs(10);
+
+/// Paths Spin keeps for itself on every app.
+const WELL_KNOWN_PREFIX: &str = "/.well-known/spin/";
 
 /// A request tree's slot: cloned into every instance the request leads to.
 pub type Admission = Arc<OwnedSemaphorePermit>;
@@ -216,7 +224,8 @@ impl AppInner {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_default();
-        let variables = resolve_components(&manifest, &options.variables)?;
+        let app_values = resolve_application(&manifest.variables, &options.variables)?;
+        let variables = resolve_components(&manifest, &app_values)?;
         let storage = StorageLayout::new(&options.state_dir, options.runtime_config.as_deref())?;
         let log_dir = options.state_dir.join("logs");
         std::fs::create_dir_all(&log_dir)?;
@@ -252,7 +261,8 @@ impl AppInner {
             components.push(LoadedComponent {
                 id: id.clone(),
                 pre,
-                allowed_hosts: AllowedHosts::parse(&decl.allowed_outbound_hosts)
+                allowed_hosts: expand_allowed_hosts(&decl.allowed_outbound_hosts, &app_values)
+                    .and_then(|entries| AllowedHosts::parse(&entries))
                     .with_context(|| format!("component `{id}`"))?,
                 sqlite_databases: decl.sqlite_databases.iter().cloned().collect(),
                 key_value_stores: decl.key_value_stores.iter().cloned().collect(),
@@ -274,6 +284,8 @@ impl AppInner {
             bail!("the manifest has no [[trigger.http]] entries");
         }
         Ok(Arc::new(Self {
+            name: manifest.application.name.clone(),
+            version: manifest.application.version.clone(),
             engine,
             components,
             by_id,
@@ -315,6 +327,9 @@ impl AppInner {
         request: http::Request<WasiBody>,
         client_addr: SocketAddr,
     ) -> http::Response<WasiBody> {
+        if let Some(reserved) = self.well_known(request.uri().path()) {
+            return reserved;
+        }
         let Some(found) = self.routes.find(request.uri().path()) else {
             return host_error(ErrorCode::NotFound, "Route not found", "runner");
         };
@@ -343,6 +358,31 @@ impl AppInner {
         };
         self.dispatch(target, info, request, Arc::new(admission))
             .await
+    }
+
+    /// Spin's own endpoints under `/.well-known/spin/`, which no app route can shadow:
+    /// `health` (200 `OK` once the app is loaded, for any method) and `info` (the app's name
+    /// and version); anything else there is 404.
+    fn well_known(&self, path: &str) -> Option<http::Response<WasiBody>> {
+        let rest = path.strip_prefix(WELL_KNOWN_PREFIX)?;
+        let (content_type, body) = match rest {
+            "health" => ("text/plain", Bytes::from_static(b"OK")),
+            "info" => {
+                let info = serde_json::json!({ "name": self.name, "version": self.version });
+                ("application/json", Bytes::from(info.to_string()))
+            }
+            _ => return Some(host_error(ErrorCode::NotFound, "Route not found", "runner")),
+        };
+        let mut response = http::Response::new(
+            Full::new(body)
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        );
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static(content_type),
+        );
+        Some(response)
     }
 
     /// Serves a request one component sent to `http://<id>.spin.internal`.

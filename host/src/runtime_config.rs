@@ -1,5 +1,8 @@
 //! Where each SQLite database and key-value store lives: `--runtime-config-file` entries, or
 //! files under the state directory by default (as `spin up` does).
+//!
+//! Relative paths resolve as Spin resolves them: a SQLite `path` against the working
+//! directory of the process, a key-value `path` against the runtime config file's directory.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -45,13 +48,20 @@ impl StorageLayout {
             .with_context(|| format!("cannot read runtime config {}", config_path.display()))?;
         let file: RuntimeConfigFile = toml::from_str(&text)
             .with_context(|| format!("invalid runtime config {}", config_path.display()))?;
-        let base = config_path.parent().unwrap_or(Path::new("."));
-        for (table, entries, target) in [
-            ("sqlite_database", file.sqlite_database, &mut layout.sqlite),
+        let config_dir = config_path.parent().unwrap_or(Path::new("."));
+        let working_dir = std::env::current_dir().context("no current directory")?;
+        for (table, entries, target, base) in [
+            (
+                "sqlite_database",
+                file.sqlite_database,
+                &mut layout.sqlite,
+                working_dir.as_path(),
+            ),
             (
                 "key_value_store",
                 file.key_value_store,
                 &mut layout.key_value,
+                config_dir,
             ),
         ] {
             for (label, entry) in entries {
@@ -114,16 +124,24 @@ mod tests {
     }
 
     #[test]
-    fn configured_paths_are_relative_to_the_config_file() {
+    fn sqlite_paths_are_relative_to_the_working_directory_and_key_value_to_the_config() {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("runtime-config.toml");
         std::fs::write(
             &config,
-            "[sqlite_database.users]\ntype = \"spin\"\npath = \"data/u.db\"\n",
+            "[sqlite_database.users]\ntype = \"spin\"\npath = \"data/u.db\"\n\
+             [key_value_store.default]\ntype = \"spin\"\npath = \"data/kv.db\"\n",
         )
         .expect("write config");
+
         let layout = StorageLayout::new(Path::new("/state"), Some(&config)).expect("valid");
-        assert_eq!(layout.sqlite_path("users"), dir.path().join("data/u.db"));
+
+        let working_dir = std::env::current_dir().expect("working dir");
+        assert_eq!(layout.sqlite_path("users"), working_dir.join("data/u.db"));
+        assert_eq!(
+            layout.key_value_path("default"),
+            dir.path().join("data/kv.db")
+        );
         assert_eq!(layout.sqlite_path("other"), Path::new("/state/other.db"));
     }
 

@@ -1,19 +1,40 @@
 //! The HTTP/1.1 listener: accepts connections, hands each request to the app, shuts down
 //! gracefully.
+//!
+//! A client that is slow to send cannot hold anything another client needs: its headers must
+//! arrive within [`HEADER_READ_TIMEOUT`], each part of its body within [`BODY_IDLE_TIMEOUT`] of
+//! the last, and a request takes one of the app's admission slots only once its body has
+//! arrived (or is too large to hold, see [`PREBUFFER_LIMIT`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
-use http_body_util::BodyExt;
+use bytes::Bytes;
+use envelope::ErrorCode;
+use futures::StreamExt;
+use http_body_util::{BodyExt, BodyStream, StreamBody};
+use hyper::body::Frame;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use wasmtime_wasi_http::{Error as HttpError, WasiBody};
 
-use crate::app::{AppInner, DRAIN_TIMEOUT, LoadOptions};
+use crate::app::{AppInner, DRAIN_TIMEOUT, LoadOptions, host_error};
+
+/// How long a client has to send a request's headers.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request body may go without a new byte arriving.
+pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bodies up to this size are read whole before the request takes an admission slot; the
+/// rest of a larger body streams to the component after the first part.
+pub const PREBUFFER_LIMIT: usize = 2 << 20;
+/// Longest pause after a failed `accept` (out of file descriptors, say) before the next try.
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// A running app; dropping it stops the server.
 pub struct RunningApp {
@@ -69,16 +90,26 @@ impl Drop for RunningApp {
 
 async fn serve(listener: TcpListener, app: Arc<AppInner>, mut stopped: watch::Receiver<bool>) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut backoff = Duration::ZERO;
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = stopped.changed() => break,
         };
         let (stream, client_addr) = match accepted {
-            Ok(pair) => pair,
+            Ok(pair) => {
+                backoff = Duration::ZERO;
+                pair
+            }
             Err(error) => {
-                eprintln!("[runner] accept failed: {error}");
-                continue;
+                // Retrying at once would spin on the same error (EMFILE stays until some
+                // connection closes); back off, doubling up to a second.
+                backoff = (backoff * 2).clamp(Duration::from_millis(5), ACCEPT_BACKOFF_MAX);
+                eprintln!("[runner] accept failed: {error}; next try in {backoff:?}");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => continue,
+                    _ = stopped.changed() => break,
+                }
             }
         };
         let _ = stream.set_nodelay(true);
@@ -86,11 +117,32 @@ async fn serve(listener: TcpListener, app: Arc<AppInner>, mut stopped: watch::Re
         let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
             let app = app.clone();
             async move {
-                let request = request.map(|body| body.map_err(Into::into).boxed_unsync());
-                Ok::<_, std::convert::Infallible>(app.dispatch_external(request, client_addr).await)
+                let (parts, body) = request.into_parts();
+                let response = match prebuffer(with_idle_timeout(body)).await {
+                    Ok(body) => {
+                        let request = hyper::Request::from_parts(parts, body);
+                        app.dispatch_external(request, client_addr).await
+                    }
+                    Err(error) => {
+                        eprintln!("[runner] request body from {client_addr}: {error}");
+                        let mut response = host_error(
+                            ErrorCode::BadRequest,
+                            "The request body could not be read in time",
+                            "runner",
+                        );
+                        response.headers_mut().insert(
+                            http::header::CONNECTION,
+                            http::HeaderValue::from_static("close"),
+                        );
+                        response
+                    }
+                };
+                Ok::<_, std::convert::Infallible>(response)
             }
         });
         let connection = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
             .keep_alive(true)
             .serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
@@ -104,4 +156,45 @@ async fn serve(listener: TcpListener, app: Arc<AppInner>, mut stopped: watch::Re
     }
     drop(listener);
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await;
+}
+
+/// A request body whose every frame must arrive within [`BODY_IDLE_TIMEOUT`] of the last.
+fn with_idle_timeout(body: hyper::body::Incoming) -> WasiBody {
+    let frames = futures::stream::unfold(Some(body), |body| async move {
+        let mut body = body?;
+        match tokio::time::timeout(BODY_IDLE_TIMEOUT, body.frame()).await {
+            Ok(Some(Ok(frame))) => Some((Ok(frame), Some(body))),
+            Ok(Some(Err(error))) => Some((Err(HttpError::from(error)), None)),
+            Ok(None) => None,
+            Err(_) => Some((Err(HttpError::ConnectionReadTimeout), None)),
+        }
+    });
+    StreamBody::new(frames).boxed_unsync()
+}
+
+/// Reads `body` until it ends or passes [`PREBUFFER_LIMIT`], and returns a body that replays
+/// what was read and then streams the rest. A read error (a stalled client's timeout) ends it.
+async fn prebuffer(mut body: WasiBody) -> Result<WasiBody, HttpError> {
+    let mut frames: Vec<Frame<Bytes>> = Vec::new();
+    let mut buffered = 0;
+    while buffered <= PREBUFFER_LIMIT {
+        match body.frame().await {
+            None => {
+                return Ok(
+                    StreamBody::new(futures::stream::iter(frames.into_iter().map(Ok)))
+                        .boxed_unsync(),
+                );
+            }
+            Some(Err(error)) => return Err(error),
+            Some(Ok(frame)) => {
+                buffered += frame.data_ref().map_or(0, Bytes::len);
+                frames.push(frame);
+            }
+        }
+    }
+    let rest = BodyStream::new(body);
+    Ok(
+        StreamBody::new(futures::stream::iter(frames.into_iter().map(Ok)).chain(rest))
+            .boxed_unsync(),
+    )
 }

@@ -82,9 +82,8 @@ pub fn expand_template(template: &str, app_values: &HashMap<String, String>) -> 
 /// The resolved variables of every component, keyed by component id then variable name.
 pub fn resolve_components(
     manifest: &Manifest,
-    provided: &ProvidedValues,
+    app_values: &HashMap<String, String>,
 ) -> Result<HashMap<String, HashMap<String, String>>> {
-    let app_values = resolve_application(&manifest.variables, provided)?;
     manifest
         .component
         .iter()
@@ -93,7 +92,7 @@ pub fn resolve_components(
                 .variables
                 .iter()
                 .map(|(name, template)| {
-                    expand_template(template, &app_values)
+                    expand_template(template, app_values)
                         .map(|value| (name.clone(), value))
                         .with_context(|| format!("component `{id}` variable `{name}`"))
                 })
@@ -101,6 +100,24 @@ pub fn resolve_components(
             Ok((id.clone(), values))
         })
         .collect()
+}
+
+/// A component's `allowed_outbound_hosts` with `{{ templates }}` expanded from application
+/// variables, as Spin does: an entry that expands to nothing (``, `http://`, `https://`) is
+/// dropped, so an optional URL variable left empty allows nothing.
+pub fn expand_allowed_hosts(
+    entries: &[String],
+    app_values: &HashMap<String, String>,
+) -> Result<Vec<String>> {
+    let mut expanded = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let value = expand_template(entry, app_values)?;
+        let value = value.trim();
+        if !matches!(value, "" | "http://" | "https://") {
+            expanded.push(value.to_string());
+        }
+    }
+    Ok(expanded)
 }
 
 #[cfg(test)]
@@ -159,5 +176,27 @@ mod tests {
         assert_eq!(expand_template("plain", &values).expect("literal"), "plain");
         assert!(expand_template("{{ b }}", &values).is_err());
         assert!(expand_template("{{ a", &values).is_err());
+    }
+
+    #[test]
+    fn allowed_hosts_expand_templates_and_drop_empty_ones() {
+        let values = HashMap::from([
+            ("api".to_string(), "https://api.example.com".to_string()),
+            ("hook".to_string(), String::new()),
+        ]);
+        let entries = [
+            "{{ api }}".to_string(),
+            "https://{{ hook }}".to_string(),
+            "{{hook}}".to_string(),
+            "http://fixed.example".to_string(),
+        ];
+
+        let expanded = expand_allowed_hosts(&entries, &values).expect("all defined");
+
+        assert_eq!(
+            expanded,
+            ["https://api.example.com", "http://fixed.example"]
+        );
+        assert!(expand_allowed_hosts(&["{{ missing }}".to_string()], &values).is_err());
     }
 }

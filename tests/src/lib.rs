@@ -1,16 +1,27 @@
 //! The integration-test harness: builds the components once per test run, starts the whole app
-//! from `spin.toml` in the runner on a free port with a fresh state directory, and calls it
-//! over real HTTP.
+//! from `spin.toml` on a free port with a fresh state directory, and calls it over real HTTP.
+//!
+//! The same tests run under two hosts, chosen by `STOREFRONT_E2E_HOST`: `runner` (the
+//! default, the project's runner in this process) or `spin` (the real Spin CLI, `$SPIN_BIN`
+//! or `spin` on the `PATH`, as a child process). Storage follows `STOREFRONT_E2E_SQLITE`
+//! (`per-label`, the default, or `one-file`: every SQLite label in one database file) and
+//! `STOREFRONT_E2E_REDIS_URL` (key-value on that Redis server instead of a file). Both hosts
+//! get the same generated runtime config with absolute paths.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde_json::Value;
 use storefront_runner::{LoadOptions, ProvidedValues, RunningApp};
 use tempfile::TempDir;
+
+pub mod spin;
+pub mod storage;
+
+pub use storage::{HostKind, Storage};
 
 /// The components of `spin.toml` and their crate names.
 pub const COMPONENTS: [(&str, &str); 5] = [
@@ -76,6 +87,8 @@ pub struct AppOptions {
     pub manifest: PathBuf,
     pub variables: HashMap<String, String>,
     pub source_overrides: HashMap<String, PathBuf>,
+    /// The host to run on: the environment's choice unless a test needs one in particular.
+    pub host: HostKind,
 }
 
 impl Default for AppOptions {
@@ -88,6 +101,7 @@ impl Default for AppOptions {
             manifest: workspace_root().join("spin.toml"),
             variables,
             source_overrides: HashMap::new(),
+            host: HostKind::from_env(),
         }
     }
 }
@@ -102,36 +116,94 @@ impl AppOptions {
         self.variables.remove(name);
         self
     }
+
+    /// The same options on the project's runner, whatever the environment chose (for tests
+    /// of the runner's own behaviour).
+    pub fn on_runner(mut self) -> Self {
+        self.host = HostKind::Runner;
+        self
+    }
+
+    /// Every component's `.wasm`: the harness's build, or an override.
+    fn sources(&self) -> HashMap<String, PathBuf> {
+        let components = built_components();
+        let mut sources: HashMap<String, PathBuf> = COMPONENTS
+            .iter()
+            .map(|(id, file)| (id.to_string(), components.join(format!("{file}.wasm"))))
+            .collect();
+        sources.extend(self.source_overrides.clone());
+        sources
+    }
+}
+
+/// The app, served by one of the two hosts.
+enum Serving {
+    Runner(RunningApp),
+    Spin(spin::SpinProcess),
+}
+
+impl Serving {
+    async fn start(options: &AppOptions, state: &Path, scratch: &Path) -> anyhow::Result<Self> {
+        let runtime_config = Storage::from_env().runtime_config(state)?;
+        match options.host {
+            HostKind::Runner => {
+                let load = LoadOptions {
+                    manifest: options.manifest.clone(),
+                    state_dir: state.to_path_buf(),
+                    runtime_config: Some(runtime_config),
+                    cache_dir: Some(harness_target_dir().join("compiled-cache")),
+                    variables: ProvidedValues {
+                        explicit: options.variables.clone(),
+                        environment: HashMap::new(),
+                    },
+                    source_overrides: options.sources(),
+                };
+                let running = RunningApp::start(load, ([127, 0, 0, 1], 0).into()).await?;
+                Ok(Self::Runner(running))
+            }
+            HostKind::Spin => {
+                let manifest = spin::manifest_with_sources(
+                    &options.manifest,
+                    &options.sources(),
+                    &scratch.join("spin.toml"),
+                )?;
+                let launch = spin::SpinLaunch {
+                    manifest,
+                    state_dir: state.to_path_buf(),
+                    runtime_config,
+                    variables: options.variables.clone(),
+                    output_dir: scratch.to_path_buf(),
+                };
+                Ok(Self::Spin(spin::SpinProcess::start(&launch).await?))
+            }
+        }
+    }
+
+    fn addr(&self) -> std::net::SocketAddr {
+        match self {
+            Self::Runner(running) => running.addr(),
+            Self::Spin(process) => process.addr(),
+        }
+    }
+
+    async fn stop(self) {
+        match self {
+            Self::Runner(running) => running.stop().await,
+            Self::Spin(process) => process.stop().await,
+        }
+    }
 }
 
 /// A running app with its own state; stops when dropped.
 pub struct TestApp {
-    running: Option<RunningApp>,
+    serving: Option<Serving>,
     pub base_url: String,
     pub client: reqwest::Client,
-    pub state: TempDir,
+    /// SQLite files, key-value, logs and the runtime config; shared with replicas.
+    pub state: Arc<TempDir>,
+    /// The host's own files (Spin's manifest copy and output).
+    scratch: Arc<TempDir>,
     options: AppOptions,
-}
-
-/// The load options the harness uses for `options` and `state_dir`.
-pub fn load_options(options: &AppOptions, state_dir: &Path) -> LoadOptions {
-    let components = built_components();
-    let mut source_overrides: HashMap<String, PathBuf> = COMPONENTS
-        .iter()
-        .map(|(id, file)| (id.to_string(), components.join(format!("{file}.wasm"))))
-        .collect();
-    source_overrides.extend(options.source_overrides.clone());
-    LoadOptions {
-        manifest: options.manifest.clone(),
-        state_dir: state_dir.to_path_buf(),
-        runtime_config: None,
-        cache_dir: Some(harness_target_dir().join("compiled-cache")),
-        variables: ProvidedValues {
-            explicit: options.variables.clone(),
-            environment: HashMap::new(),
-        },
-        source_overrides,
-    }
 }
 
 /// Starts the whole app with default options.
@@ -147,19 +219,31 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         .unwrap_or_else(|e| panic!("app did not start: {e:#}"))
 }
 
-/// Starts the app, or says why it could not.
-pub async fn try_spawn(options: AppOptions, state: TempDir) -> anyhow::Result<TestApp> {
-    let load = load_options(&options, state.path());
-    let running = RunningApp::start(load, ([127, 0, 0, 1], 0).into()).await?;
-    let base_url = format!("http://{}", running.addr());
+/// Starts the app on `state`, or says why it could not.
+pub async fn try_spawn(
+    options: AppOptions,
+    state: impl Into<Arc<TempDir>>,
+) -> anyhow::Result<TestApp> {
+    let scratch = Arc::new(tempfile::tempdir()?);
+    start_on(options, state.into(), scratch).await
+}
+
+async fn start_on(
+    options: AppOptions,
+    state: Arc<TempDir>,
+    scratch: Arc<TempDir>,
+) -> anyhow::Result<TestApp> {
+    let serving = Serving::start(&options, state.path(), scratch.path()).await?;
+    let base_url = format!("http://{}", serving.addr());
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()?;
     Ok(TestApp {
-        running: Some(running),
+        serving: Some(serving),
         base_url,
         client,
         state,
+        scratch,
         options,
     })
 }
@@ -182,6 +266,16 @@ impl Answer {
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
+    }
+
+    /// Which host serves this app.
+    pub fn host(&self) -> HostKind {
+        self.options.host
+    }
+
+    /// The SQLite file behind `label` for this app.
+    pub fn database_path(&self, label: &str) -> PathBuf {
+        Storage::from_env().database_path(self.state.path(), label)
     }
 
     /// Sends a request built by `build` and reads the answer.
@@ -218,12 +312,21 @@ impl TestApp {
 
     /// Stops the app and starts it with other options on the same state directory.
     pub async fn restart_with(mut self, options: AppOptions) -> TestApp {
-        if let Some(running) = self.running.take() {
-            running.stop().await;
+        if let Some(serving) = self.serving.take() {
+            serving.stop().await;
         }
-        try_spawn(options, self.state)
+        start_on(options, self.state.clone(), self.scratch.clone())
             .await
             .unwrap_or_else(|e| panic!("restart failed: {e:#}"))
+    }
+
+    /// A second instance of the app on its own port, sharing this one's state (the same
+    /// SQLite files and key-value store): two replicas behind a load balancer.
+    pub async fn replica(&self) -> TestApp {
+        let scratch = Arc::new(tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}")));
+        start_on(self.options.clone(), self.state.clone(), scratch)
+            .await
+            .unwrap_or_else(|e| panic!("replica did not start: {e:#}"))
     }
 }
 
@@ -285,10 +388,24 @@ impl TestApp {
     }
 }
 
-/// `spin.toml` with `edit` applied, written into `dir`.
+/// `spin.toml` with `edit` applied, written into `dir`. An edit that changes nothing is a
+/// test that no longer tests what it says (the manifest moved on), so it panics.
 pub fn manifest_variant(dir: &TempDir, edit: impl Fn(String) -> String) -> PathBuf {
     let text = std::fs::read_to_string(workspace_root().join("spin.toml")).unwrap_or_default();
+    let edited = edit(text.clone());
+    assert_ne!(edited, text, "the manifest edit changed nothing");
     let path = dir.path().join("spin.toml");
-    std::fs::write(&path, edit(text)).unwrap_or_else(|e| panic!("write manifest: {e}"));
+    std::fs::write(&path, edited).unwrap_or_else(|e| panic!("write manifest: {e}"));
     path
+}
+
+/// `text` with the one occurrence of `from` replaced by `to`; panics when `from` is missing
+/// or ambiguous, so a manifest edit cannot silently miss.
+pub fn replace_once(text: &str, from: &str, to: &str) -> String {
+    let found = text.matches(from).count();
+    assert_eq!(
+        found, 1,
+        "expected `{from}` exactly once in the manifest, found {found}"
+    );
+    text.replacen(from, to, 1)
 }

@@ -2,10 +2,14 @@
 //!
 //! Each target's base URL comes from a Spin variable (so a service deployed on its own can be
 //! pointed anywhere) and defaults to local service chaining, `http://<component>.spin.internal`.
-//! Every call forwards the caller's `X-Request-ID` and `Authorization`, sets connect and
-//! first-byte timeouts on the request itself (`wasi:http` request options, enforced by the
-//! host), and decodes the answer as an envelope. A transport failure becomes `BAD_GATEWAY`,
+//! Every call forwards the caller's `X-Request-ID` and `Authorization`, is bounded by its
+//! timeout, and decodes the answer as an envelope. A transport failure becomes `BAD_GATEWAY`,
 //! a timeout `GATEWAY_TIMEOUT`; the transport's own words only ever reach the logs.
+//!
+//! The timeout is enforced here, by racing the whole call (response and body) against a
+//! `wasi:clocks` timer: Spin applies `wasi:http` request options only to calls that leave the
+//! process, not to `*.spin.internal` ones, so the options set on the request are a second
+//! line for hosts that honour them, not the guarantee.
 
 use std::time::Duration;
 
@@ -14,6 +18,7 @@ use futures::SinkExt;
 use response_handler::{ApiError, RequestContext};
 use serde::de::DeserializeOwned;
 use spin_sdk::http::{IncomingResponse, Method, OutgoingRequest};
+use spin_sdk::wit::wasi::clocks0_2_0::monotonic_clock;
 use spin_sdk::wit::wasi::http0_2_0::outgoing_handler;
 use spin_sdk::wit::wasi::http0_2_0::types::{ErrorCode, Fields, RequestOptions, Scheme};
 
@@ -194,7 +199,41 @@ fn nanos(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
+/// `work`, or `None` once `timeout` has passed without it finishing. Dropping `work` then
+/// drops the outgoing request, which the host cancels.
+async fn within<T>(timeout: Duration, work: impl Future<Output = T>) -> Option<T> {
+    let deadline = monotonic_clock::now().saturating_add(nanos(timeout));
+    let mut work = std::pin::pin!(work);
+    // The timer registered by the previous poll; replaced (and so cancelled) by each new one.
+    let mut timer: Option<spin_executor::CancelOnDropToken> = None;
+    futures::future::poll_fn(|cx| {
+        if let std::task::Poll::Ready(value) = work.as_mut().poll(cx) {
+            return std::task::Poll::Ready(Some(value));
+        }
+        if monotonic_clock::now() >= deadline {
+            return std::task::Poll::Ready(None);
+        }
+        let pollable = monotonic_clock::subscribe_instant(deadline);
+        timer = Some(spin_executor::push_waker_and_get_token(pollable, cx.waker().clone()).into());
+        std::task::Poll::Pending
+    })
+    .await
+}
+
 async fn send_with_timeout(
+    target: &Target,
+    method: Method,
+    headers: &[(String, Vec<u8>)],
+    body: Option<Vec<u8>>,
+    timeout: Duration,
+) -> Result<Upstream, ErrorCode> {
+    within(timeout, exchange(target, method, headers, body, timeout))
+        .await
+        .unwrap_or(Err(ErrorCode::HttpResponseTimeout))
+}
+
+/// One request and its whole answer.
+async fn exchange(
     target: &Target,
     method: Method,
     headers: &[(String, Vec<u8>)],
@@ -225,17 +264,24 @@ async fn send_with_timeout(
             .map_err(|_| ErrorCode::HttpRequestBodySize(None))?;
     }
     drop(sink);
+    // The pollable is a child of `pending`: it must go first if the call is abandoned (a
+    // timeout), or dropping `pending` traps with "resource has children". Declared after
+    // `pending`, this token is dropped before it, and it cancels the registration.
+    let mut subscription: Option<spin_executor::CancelOnDropToken> = None;
     let response: IncomingResponse = futures::future::poll_fn(|cx| match pending.get() {
         Some(Ok(result)) => std::task::Poll::Ready(result),
         Some(Err(())) => std::task::Poll::Ready(Err(ErrorCode::InternalError(Some(
             "response already taken".into(),
         )))),
         None => {
-            spin_executor::push_waker(pending.subscribe(), cx.waker().clone());
+            let token =
+                spin_executor::push_waker_and_get_token(pending.subscribe(), cx.waker().clone());
+            subscription = Some(token.into());
             std::task::Poll::Pending
         }
     })
     .await?;
+    drop(subscription);
     let status = response.status();
     let headers = response.headers().entries();
     let body = response

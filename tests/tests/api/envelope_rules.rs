@@ -1,6 +1,6 @@
 //! Rules every response follows: envelope, request id, timing, 404/405.
 
-use storefront_tests::spawn_app;
+use storefront_tests::{AppOptions, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn every_response_carries_request_id_and_response_time() {
@@ -117,4 +117,39 @@ async fn a_body_over_the_limit_is_413_and_one_at_the_limit_is_not() {
         "at the limit the body is read and routing decides: {}",
         at_limit.text
     );
+}
+
+#[tokio::test]
+async fn a_body_larger_than_the_hosts_buffer_still_arrives_whole() {
+    // The runner holds up to 2 MiB of a body before admitting a request and streams the rest;
+    // with a higher limit, a 5 MiB body must reach the component intact.
+    let app = spawn_app_with(AppOptions::default().variable("max_body_bytes", "8388608")).await;
+
+    let answer = app
+        .send(
+            app.client
+                .post(app.url("/health"))
+                .header("content-type", "application/json")
+                .body(vec![b' '; 5 * 1024 * 1024]),
+        )
+        .await;
+
+    assert_eq!(
+        answer.status, 405,
+        "the body is read to its end and routing decides: {}",
+        answer.text
+    );
+}
+
+#[tokio::test]
+async fn spins_reserved_endpoints_answer_whatever_the_routes() {
+    let app = spawn_app().await;
+
+    let health = app.get("/.well-known/spin/health").await;
+    let info = app.get("/.well-known/spin/info").await;
+
+    assert_eq!(health.status, 200);
+    assert_eq!(health.text, "OK");
+    assert_eq!(info.status, 200, "{}", info.text);
+    assert_eq!(info.body["name"], "storefront");
 }

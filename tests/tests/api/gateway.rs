@@ -132,22 +132,11 @@ async fn an_upstream_that_never_answers_gives_504_after_the_timeout() {
             held.push(stream);
         }
     });
-    let dir = tempfile::tempdir().expect("temp dir");
     let upstream = format!("http://{address}");
-    let manifest = storefront_tests::manifest_variant(&dir, |text| {
-        text.replacen(
-            "allowed_outbound_hosts = [\n    \"http://user-service.spin.internal\",",
-            &format!("allowed_outbound_hosts = [\n    \"{upstream}\",\n    \"http://user-service.spin.internal\","),
-            1,
-        )
-    });
     let app = spawn_app_with(
-        AppOptions {
-            manifest,
-            ..AppOptions::default()
-        }
-        .variable("product_service_url", &upstream)
-        .variable("upstream_timeout_ms", "300"),
+        AppOptions::default()
+            .variable("product_service_url", &upstream)
+            .variable("upstream_timeout_ms", "300"),
     )
     .await;
 
@@ -167,4 +156,43 @@ async fn an_upstream_that_never_answers_gives_504_after_the_timeout() {
         "bounded by the timeout"
     );
     holder.abort();
+}
+
+#[tokio::test]
+async fn a_chained_service_that_answers_late_gives_504_after_the_timeout() {
+    // Arrange: the "product service" is a private component of the app, reached over service
+    // chaining (where Spin enforces no timeout of its own), that answers after 20 s.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let manifest = storefront_tests::manifest_variant(&dir, |text| {
+        format!(
+            "{text}\n[[trigger.http]]\nroute = {{ private = true }}\ncomponent = \"probe\"\n\n\
+             [component.probe]\nsource = \"probe.wasm\"\n"
+        )
+    });
+    let mut options = AppOptions {
+        manifest,
+        ..AppOptions::default()
+    }
+    .variable("product_service_url", "http://probe.spin.internal")
+    .variable("upstream_timeout_ms", "300");
+    options
+        .source_overrides
+        .insert("probe".into(), storefront_tests::probe_component());
+    let app = spawn_app_with(options).await;
+
+    // Act
+    let started = std::time::Instant::now();
+    let answer = app.get("/api/products?sleep_ms=20000").await;
+
+    // Assert
+    assert_eq!(answer.status, 504, "{}", answer.text);
+    assert_eq!(answer.body["error"]["code"], "GATEWAY_TIMEOUT");
+    assert_eq!(
+        answer.body["error"]["details"]["service"],
+        "product-service"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "bounded by the timeout, not by the slow service"
+    );
 }

@@ -25,9 +25,9 @@ async fn health_reports_every_service_healthy() {
 
 #[tokio::test]
 async fn health_is_503_with_details_when_a_service_is_down() {
-    // Arrange: point the gateway at a notification service that does not exist.
+    // Arrange: point the gateway at a notification service where nothing listens.
     let options = storefront_tests::AppOptions::default()
-        .variable("notification_service_url", "http://nowhere.spin.internal");
+        .variable("notification_service_url", "http://127.0.0.1:9");
     let app = storefront_tests::spawn_app_with(options).await;
 
     // Act

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use storefront_tests::{
-    AppOptions, Registered, TestApp, manifest_variant, spawn_app, spawn_app_with, try_spawn,
+    AppOptions, Registered, TestApp, manifest_variant, replace_once, spawn_app, spawn_app_with,
+    try_spawn,
 };
 
 /// Polls the caller's notifications until `done` holds (delivery happens after the response).
@@ -131,10 +132,10 @@ async fn marking_read_is_for_the_owner_and_unread_filters() {
 async fn app_with_direct_notification_service() -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let manifest = manifest_variant(&dir, |text| {
-        text.replacen(
+        replace_once(
+            &text,
             "[[trigger.http]]\nroute = { private = true }\ncomponent = \"notification-service\"",
             "[[trigger.http]]\nroute = \"/direct/notifications-svc/...\"\ncomponent = \"notification-service\"",
-            1,
         )
     });
     spawn_app_with(AppOptions {
@@ -173,21 +174,10 @@ async fn replaying_an_event_creates_no_duplicate() {
 #[tokio::test]
 async fn events_raised_during_a_notification_outage_are_delivered_once_it_is_back() {
     // Arrange: producers point at a notification service that does not answer.
-    let dir = tempfile::tempdir().expect("temp dir");
-    let broken = manifest_variant(&dir, |text| {
-        text.replace(
-            "allowed_outbound_hosts = [\"http://notification-service.spin.internal\"]",
-            "allowed_outbound_hosts = [\"http://notification-service.spin.internal\", \"http://127.0.0.1:9\"]",
-        )
-        .replace("notification_service_url = \"{{ notification_service_url }}\"", "notification_service_url = \"http://127.0.0.1:9\"")
-    });
     let state = tempfile::tempdir().expect("state");
     let state_path = state.path().to_path_buf();
     let outage = try_spawn(
-        AppOptions {
-            manifest: broken,
-            ..AppOptions::default()
-        },
+        AppOptions::default().variable("notification_service_url", "http://127.0.0.1:9"),
         state,
     )
     .await

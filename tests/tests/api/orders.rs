@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 use storefront_tests::{
-    AppOptions, Registered, TestApp, manifest_variant, spawn_app, spawn_app_with,
+    AppOptions, Registered, TestApp, manifest_variant, replace_once, spawn_app, spawn_app_with,
 };
 
 fn address() -> Value {
@@ -258,15 +258,15 @@ async fn an_unreachable_product_service_gives_a_clean_502_and_no_order() {
     let dir = tempfile::tempdir().expect("temp dir");
     // The order service may call a host where nothing answers.
     let manifest = manifest_variant(&dir, |text| {
-        text.replacen(
-            "allowed_outbound_hosts = [\n    \"http://product-service.spin.internal\",",
-            "allowed_outbound_hosts = [\n    \"http://product-service.spin.internal\",\n    \"http://127.0.0.1:9\",",
-            1,
-        )
-        .replacen(
+        let text = replace_once(
+            &text,
+            "allowed_outbound_hosts = [\"{{ product_service_url }}\", \"{{ notification_service_url }}\"]",
+            "allowed_outbound_hosts = [\"http://127.0.0.1:9\", \"{{ notification_service_url }}\"]",
+        );
+        replace_once(
+            &text,
             "product_service_url = \"{{ product_service_url }}\"\nnotification_service_url",
             "product_service_url = \"http://127.0.0.1:9\"\nnotification_service_url",
-            1,
         )
     });
     let app = spawn_app_with(AppOptions {

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 use storefront_tests::{
-    AppOptions, Registered, TestApp, manifest_variant, spawn_app, spawn_app_with,
+    AppOptions, Registered, TestApp, manifest_variant, replace_once, spawn_app, spawn_app_with,
 };
 
 async fn admin_and_user(app: &TestApp) -> (Registered, Registered) {
@@ -311,10 +311,10 @@ async fn fifty_concurrent_decrements_on_stock_twenty_leave_exactly_zero() {
 async fn app_with_direct_product_service() -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let manifest = manifest_variant(&dir, |text| {
-        text.replacen(
+        replace_once(
+            &text,
             "[[trigger.http]]\nroute = { private = true }\ncomponent = \"product-service\"",
             "[[trigger.http]]\nroute = \"/direct/products-svc/...\"\ncomponent = \"product-service\"",
-            1,
         )
     });
     let app = spawn_app_with(AppOptions {
