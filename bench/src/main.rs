@@ -1,10 +1,11 @@
-//! `storefront-bench`: builds the components in release, starts the whole app in the runner
-//! (in a child process, so its memory is measured on its own) with fresh state, seeds it, and
-//! drives each scenario for a fixed time over keep-alive HTTP/1.1 connections on loopback.
-//! Prints a table and writes it to `docs/benchmarks.md`.
+//! `storefront-bench`: builds the components in release, starts the whole app with fresh state
+//! on each chosen host (the runner in a child process, so its memory is measured on its own,
+//! and/or real Spin, `$SPIN_BIN` or `spin` on the `PATH`), seeds it, and drives each scenario
+//! for a fixed time over keep-alive HTTP/1.1 connections on loopback. Prints one table with the
+//! hosts side by side and writes it to `docs/benchmarks.md`.
 //!
-//! `storefront-bench [--seconds 10] [--connections 32] [--products 1000] [--out docs/benchmarks.md]
-//! [--only <scenario name part>]`
+//! `storefront-bench [--host runner|spin|both] [--seconds 10] [--connections 32]
+//! [--products 1000] [--out docs/benchmarks.md] [--only <scenario name part>]`
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -19,6 +20,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
+use storefront_tests::spin::{SpinLaunch, SpinProcess};
 
 // Each request instantiates components and allocates many short-lived objects across worker
 // threads; with mimalloc instead of glibc's malloc, product-by-id throughput in the benchmark
@@ -40,7 +42,24 @@ const WORDS: [&str; 8] = [
     "red", "blue", "lamp", "mug", "chair", "steel", "oak", "wool",
 ];
 
+/// A host to benchmark the app on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Host {
+    Runner,
+    Spin,
+}
+
+impl Host {
+    fn name(self) -> &'static str {
+        match self {
+            Host::Runner => "runner",
+            Host::Spin => "Spin",
+        }
+    }
+}
+
 struct Options {
+    hosts: Vec<Host>,
     seconds: u64,
     connections: usize,
     products: usize,
@@ -56,6 +75,7 @@ fn workspace_root() -> PathBuf {
 
 fn parse_options(args: &[String]) -> Result<Options> {
     let mut options = Options {
+        hosts: vec![Host::Runner],
         seconds: 10,
         connections: 32,
         products: 1000,
@@ -73,6 +93,14 @@ fn parse_options(args: &[String]) -> Result<Options> {
             "--products" => options.products = value.parse()?,
             "--out" => options.out = PathBuf::from(value),
             "--only" => options.only = Some(value.clone()),
+            "--host" => {
+                options.hosts = match value.as_str() {
+                    "runner" => vec![Host::Runner],
+                    "spin" => vec![Host::Spin],
+                    "both" => vec![Host::Runner, Host::Spin],
+                    other => bail!("--host is runner, spin or both, not {other}"),
+                }
+            }
             other => bail!("unknown option {other}"),
         }
     }
@@ -94,12 +122,7 @@ async fn serve(args: &[String]) -> Result<()> {
         bail!("serve MANIFEST STATE_DIR CACHE_DIR WASM_DIR");
     };
     let mut variables = storefront_runner::ProvidedValues::default();
-    for (name, value) in [
-        ("jwt_secret", JWT_SECRET),
-        ("admin_emails", ADMIN),
-        ("rate_limit_per_minute", "0"),
-        ("rate_limit_per_user_per_minute", "0"),
-    ] {
+    for (name, value) in app_variables() {
         variables.explicit.insert(name.into(), value.into());
     }
     let options = storefront_runner::LoadOptions {
@@ -141,38 +164,111 @@ fn build_components() -> Result<PathBuf> {
     Ok(target.join("wasm32-wasip2").join("release"))
 }
 
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    started_in: Duration,
+/// The app being measured; stopped when dropped.
+enum Server {
+    /// The runner, in a child process of this binary (`serve`).
+    Runner { child: Child, addr: SocketAddr },
+    /// `spin up`, whose `spin trigger http` child serves.
+    Spin(SpinProcess),
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
+        if let Server::Runner { child, .. } = self {
+            let _ = Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
     }
 }
 
-/// Starts the app in a child process and waits for the first 200 from `/health`.
-async fn start(manifest: &Path, state: &Path, cache: &Path, wasm: &Path) -> Result<Server> {
+impl Server {
+    fn addr(&self) -> SocketAddr {
+        match self {
+            Server::Runner { addr, .. } => *addr,
+            Server::Spin(process) => process.addr(),
+        }
+    }
+
+    /// The process whose memory is the host's.
+    fn serving_pid(&self) -> Option<u32> {
+        match self {
+            Server::Runner { child, .. } => Some(child.id()),
+            Server::Spin(process) => process.trigger_pid(),
+        }
+    }
+}
+
+/// Where one host's app runs: its manifest and built components, its state and caches.
+struct Setup<'a> {
+    manifest: &'a Path,
+    wasm: &'a Path,
+    work: &'a Path,
+}
+
+/// Starts the app on `host` with fresh state `name` and waits for the first 200 from
+/// `/health`; `cold` starts without any compiled-component cache.
+async fn start(
+    host: Host,
+    setup: &Setup<'_>,
+    name: &str,
+    cold: bool,
+) -> Result<(Server, Duration)> {
+    let state = setup.work.join(name);
+    std::fs::create_dir_all(&state)?;
     let started = Instant::now();
-    let mut child = Command::new(std::env::current_exe()?)
-        .arg("serve")
-        .args([manifest, state, cache, wasm])
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let line = BufReader::new(child.stdout.take().context("stdout")?)
-        .lines()
-        .next()
-        .context("no output")??;
-    let addr: SocketAddr = line
-        .strip_prefix("Serving http://")
-        .context("unexpected output")?
-        .parse()?;
-    let mut connection = Connection::open(addr).await?;
+    let server = match host {
+        Host::Runner => {
+            let cache = setup.work.join(if cold { "cache-cold" } else { "cache" });
+            let mut child = Command::new(std::env::current_exe()?)
+                .arg("serve")
+                .args([setup.manifest, &state, &cache, setup.wasm])
+                .stdout(Stdio::piped())
+                .spawn()?;
+            let line = BufReader::new(child.stdout.take().context("stdout")?)
+                .lines()
+                .next()
+                .context("no output")??;
+            let addr: SocketAddr = line
+                .strip_prefix("Serving http://")
+                .context("unexpected output")?
+                .parse()?;
+            Server::Runner { child, addr }
+        }
+        Host::Spin => {
+            let sources = COMPONENTS
+                .iter()
+                .map(|(id, file)| (id.to_string(), setup.wasm.join(format!("{file}.wasm"))))
+                .collect();
+            let manifest = storefront_tests::spin::manifest_with_sources(
+                setup.manifest,
+                &sources,
+                &setup.work.join(format!("spin-{name}.toml")),
+            )?;
+            let storage = storefront_tests::Storage {
+                one_database_file: false,
+                redis: None,
+            };
+            let launch = SpinLaunch {
+                manifest,
+                runtime_config: storage.runtime_config(&state)?,
+                state_dir: state.clone(),
+                variables: app_variables()
+                    .iter()
+                    .map(|(name, value)| (name.to_string(), value.to_string()))
+                    .collect(),
+                output_dir: state.join("spin-output"),
+                extra_args: if cold {
+                    vec!["--disable-cache".to_string()]
+                } else {
+                    Vec::new()
+                },
+            };
+            Server::Spin(SpinProcess::start(&launch).await?)
+        }
+    };
+    let mut connection = Connection::open(server.addr()).await?;
     loop {
         let (status, _) = connection.call(get("/health")).await?;
         if status == 200 {
@@ -180,11 +276,17 @@ async fn start(manifest: &Path, state: &Path, cache: &Path, wasm: &Path) -> Resu
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    Ok(Server {
-        child,
-        addr,
-        started_in: started.elapsed(),
-    })
+    Ok((server, started.elapsed()))
+}
+
+/// The variables the app runs with in every benchmark: rate limits off.
+fn app_variables() -> [(&'static str, &'static str); 4] {
+    [
+        ("jwt_secret", JWT_SECRET),
+        ("admin_emails", ADMIN),
+        ("rate_limit_per_minute", "0"),
+        ("rate_limit_per_user_per_minute", "0"),
+    ]
 }
 
 /// Starts a new peak-RSS window for `pid` (Linux resets VmHWM to the current RSS).
@@ -418,34 +520,23 @@ fn run_date() -> String {
         .unwrap_or_default()
 }
 
-async fn run(options: Options) -> Result<()> {
-    let wasm = build_components()?;
-    let dir = tempfile::tempdir()?;
-    let text = std::fs::read_to_string(workspace_root().join("spin.toml"))?;
-    // The product service also mounted directly, to measure the cost of the gateway hop.
-    let text = text.replacen(
-        "[[trigger.http]]\nroute = { private = true }\ncomponent = \"product-service\"",
-        "[[trigger.http]]\nroute = \"/direct/products-svc/...\"\ncomponent = \"product-service\"",
-        1,
-    );
-    let manifest = dir.path().join("spin.toml");
-    std::fs::write(&manifest, text)?;
-    let cache = dir.path().join("cache");
+/// What one host measured.
+struct HostRun {
+    host: Host,
+    /// Per scenario: its stats and the host's peak RSS within it (MiB).
+    rows: Vec<(String, Stats, Option<f64>)>,
+    peak_rss: f64,
+    cold_start: Duration,
+    warm_start: Duration,
+}
 
-    let cold = start(&manifest, &dir.path().join("state-cold"), &cache, &wasm).await?;
-    let cold_start = cold.started_in;
-    drop(cold);
-    let server = start(&manifest, &dir.path().join("state"), &cache, &wasm).await?;
-    let warm_start = server.started_in;
-    let addr = server.addr;
-    eprintln!("seeding {} products", options.products);
-    let (_, ids, buyer) = seed(addr, options.products).await?;
-    let ids = Arc::new(ids);
-    let duration = Duration::from_secs(options.seconds);
-    let c = options.connections;
-
-    let mut rows: Vec<(String, Stats, Option<f64>)> = Vec::new();
-    let scenarios: Vec<(&str, usize, MakeRequest)> = vec![
+/// Every scenario, in the order they run: name, connections, request maker.
+fn scenarios(
+    c: usize,
+    ids: Arc<Vec<String>>,
+    buyer: String,
+) -> Vec<(&'static str, usize, MakeRequest)> {
+    vec![
         ("GET /api/products/{id}", c, {
             let ids = ids.clone();
             Arc::new(move |w, s| {
@@ -498,8 +589,6 @@ async fn run(options: Options) -> Result<()> {
             }),
         ),
         ("POST /api/orders (1 item)", c.min(16), {
-            let ids = ids.clone();
-            let buyer = buyer.clone();
             Arc::new(move |w, s| {
                 request(
                     "POST",
@@ -512,45 +601,127 @@ async fn run(options: Options) -> Result<()> {
             })
         }),
         ("GET /health", c, Arc::new(|_, _| get("/health"))),
-    ];
-    let selected = scenarios.into_iter().filter(|(name, _, _)| {
-        options
-            .only
-            .as_deref()
-            .is_none_or(|only| name.contains(only))
-    });
-    let pid = server.child.id();
-    let mut overall_rss = peak_rss_mib(pid).unwrap_or(0.0);
+    ]
+}
+
+/// Starts the app on `host` (cold, then warm on fresh state), seeds it and runs the scenarios.
+async fn run_host(host: Host, setup: &Setup<'_>, options: &Options) -> Result<HostRun> {
+    let prefix = host.name().to_ascii_lowercase();
+    let (cold, cold_start) = start(host, setup, &format!("{prefix}-state-cold"), true).await?;
+    drop(cold);
+    // A start that fills the compiled-component cache, then the measured restart from it.
+    drop(start(host, setup, &format!("{prefix}-state-fill"), false).await?);
+    let (server, warm_start) = start(host, setup, &format!("{prefix}-state"), false).await?;
+    let addr = server.addr();
+    eprintln!("[{}] seeding {} products", host.name(), options.products);
+    let (_, ids, buyer) = seed(addr, options.products).await?;
+    let duration = Duration::from_secs(options.seconds);
+    let selected = scenarios(options.connections, Arc::new(ids), buyer)
+        .into_iter()
+        .filter(|(name, _, _)| {
+            options
+                .only
+                .as_deref()
+                .is_none_or(|only| name.contains(only))
+        });
+    let pid = server.serving_pid().context("no serving process")?;
+    let mut peak_rss = peak_rss_mib(pid).unwrap_or(0.0);
+    let mut rows = Vec::new();
     for (name, connections, make) in selected {
         eprintln!(
-            "running {name} for {}s with {connections} connections",
+            "[{}] running {name} for {}s with {connections} connections",
+            host.name(),
             options.seconds
         );
         let windowed = reset_peak_rss(pid);
         let stats = load(addr, connections, duration, make).await;
         let peak = peak_rss_mib(pid);
-        overall_rss = overall_rss.max(peak.unwrap_or(0.0));
+        peak_rss = peak_rss.max(peak.unwrap_or(0.0));
         rows.push((
             format!("{name} ({connections} conns)"),
             stats,
             peak.filter(|_| windowed),
         ));
     }
-    let rss = overall_rss;
-    drop(server);
+    Ok(HostRun {
+        host,
+        rows,
+        peak_rss,
+        cold_start,
+        warm_start,
+    })
+}
 
-    let mut table = String::from(
-        "| Scenario | Requests/s | p50 ms | p99 ms | non-2xx | errors | runner peak RSS MiB |\n|---|---:|---:|---:|---:|---:|---:|\n",
+/// The scenario table, every host's columns side by side.
+fn scenario_table(runs: &[HostRun]) -> String {
+    let mut header = String::from("| Scenario |");
+    let mut rule = String::from("|---|");
+    for run in runs {
+        let host = run.host.name();
+        header.push_str(&format!(
+            " {host} req/s | {host} p50 ms | {host} p99 ms | {host} non-2xx / errors | {host} peak RSS MiB |"
+        ));
+        rule.push_str("---:|---:|---:|---:|---:|");
+    }
+    let mut table = format!("{header}\n{rule}\n");
+    let scenario_count = runs.first().map_or(0, |run| run.rows.len());
+    for index in 0..scenario_count {
+        table.push_str(&format!("| {} |", runs[0].rows[index].0));
+        for run in runs {
+            let (_, stats, peak) = &run.rows[index];
+            let peak = peak.map_or_else(|| "n/a".to_string(), |mib| format!("{mib:.0}"));
+            table.push_str(&format!(
+                " {:.0} | {:.2} | {:.2} | {} / {} | {peak} |",
+                stats.requests as f64 / stats.seconds.max(0.001),
+                stats.p50_ms,
+                stats.p99_ms,
+                stats.non_2xx,
+                stats.errors
+            ));
+        }
+        table.push('\n');
+    }
+    table
+}
+
+async fn run(options: Options) -> Result<()> {
+    let wasm = build_components()?;
+    let dir = tempfile::tempdir()?;
+    let text = std::fs::read_to_string(workspace_root().join("spin.toml"))?;
+    // The product service also mounted directly, to measure the cost of the gateway hop.
+    let text = text.replacen(
+        "[[trigger.http]]\nroute = { private = true }\ncomponent = \"product-service\"",
+        "[[trigger.http]]\nroute = \"/direct/products-svc/...\"\ncomponent = \"product-service\"",
+        1,
     );
-    for (name, stats, peak) in &rows {
-        let peak = peak.map_or_else(|| "n/a".to_string(), |mib| format!("{mib:.0}"));
-        table.push_str(&format!(
-            "| {name} | {:.0} | {:.2} | {:.2} | {} | {} | {peak} |\n",
-            stats.requests as f64 / stats.seconds.max(0.001),
-            stats.p50_ms,
-            stats.p99_ms,
-            stats.non_2xx,
-            stats.errors
+    let manifest = dir.path().join("spin.toml");
+    std::fs::write(&manifest, text)?;
+    let setup = Setup {
+        manifest: &manifest,
+        wasm: &wasm,
+        work: dir.path(),
+    };
+    let mut runs = Vec::new();
+    for host in &options.hosts {
+        runs.push(run_host(*host, &setup, &options).await?);
+    }
+
+    let table = scenario_table(&runs);
+    let mut memory = String::new();
+    let mut startup = String::from(
+        "| Host | cold (compiling every component) | restart with compiled cache |\n|---|---:|---:|\n",
+    );
+    for run in &runs {
+        memory.push_str(&format!(
+            "{}: **{:.0} MiB**. ",
+            run.host.name(),
+            run.peak_rss
+        ));
+        startup.push_str(&format!(
+            "| {} | {:.0} ms | {:.0} ms |\n",
+            run.host.name(),
+            run.cold_start.as_secs_f64() * 1000.0,
+            run.warm_start.as_secs_f64() * 1000.0
         ));
     }
     let sizes: String = COMPONENTS
@@ -560,26 +731,39 @@ async fn run(options: Options) -> Result<()> {
             format!("| {id} | {:.0} KiB |\n", bytes as f64 / 1024.0)
         })
         .collect();
+    let hosts = match options.hosts.as_slice() {
+        [Host::Runner] => "runner",
+        [Host::Spin] => "spin",
+        _ => "both",
+    };
+    let spin_version = if options.hosts.contains(&Host::Spin) {
+        Command::new(storefront_tests::spin::spin_binary())
+            .arg("--version")
+            .output()
+            .ok()
+            .map(|out| format!(" Spin: `{}`.", String::from_utf8_lossy(&out.stdout).trim()))
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
     let command = format!(
-        "cargo bench-app --seconds {} --connections {} --products {}",
+        "cargo bench-app --host {hosts} --seconds {} --connections {} --products {}",
         options.seconds, options.connections, options.products
     );
     let report = format!(
         "# Benchmarks\n\n<!-- Generated by `cargo bench-app`; everything above `## Analysis` is rewritten on each run. -->\n\n\
-         Run {}. Machine: {}. Load generator: this binary, sharing the cores with the runner, \
+         Run {}. Machine: {}.{spin_version} Load generator: this binary, sharing the cores with the host, \
          {} s per scenario on loopback keep-alive HTTP/1.1 connections. Rate limiting off; {} products \
-         and 11 users seeded into fresh state.\n\nCommand: `{command}`\n\n\
-         {table}\nThe last column is the runner's peak resident memory within that scenario; over the whole run, \
-         seeding included, it peaked at **{rss:.0} MiB**.\n\n\
-         Start-up to the first 200 on `/health`: cold (compiling every component) {:.0} ms; restart with the \
-         compiled-component cache {:.0} ms.\n\n\
+         and 11 users seeded into fresh state on each host; the hosts run one after the other.\n\n\
+         Command: `{command}`\n\n\
+         {table}\nPeak RSS is the serving process's (the runner; Spin's `spin trigger http`) within each \
+         scenario. Over the whole run, seeding included: {memory}\n\n\
+         Start-up to the first 200 on `/health`:\n\n{startup}\n\
          | Component | .wasm size (release) |\n|---|---:|\n{sizes}",
         run_date(),
         machine(),
         options.seconds,
         options.products,
-        cold_start.as_secs_f64() * 1000.0,
-        warm_start.as_secs_f64() * 1000.0,
     );
     println!("{report}");
     if let Some(parent) = options.out.parent() {

@@ -173,6 +173,7 @@ impl Serving {
                     runtime_config,
                     variables: options.variables.clone(),
                     output_dir: scratch.to_path_buf(),
+                    extra_args: Vec::new(),
                 };
                 Ok(Self::Spin(spin::SpinProcess::start(&launch).await?))
             }

@@ -37,6 +37,8 @@ pub struct SpinLaunch {
     pub variables: HashMap<String, String>,
     /// Where Spin's own stdout and stderr are written (`spin-<port>.out` / `.err`).
     pub output_dir: PathBuf,
+    /// More `spin up` flags (e.g. `--disable-cache`).
+    pub extra_args: Vec<String>,
 }
 
 /// A running `spin up`; killed (with its trigger process) when dropped.
@@ -92,6 +94,7 @@ impl SpinProcess {
             .arg(&launch.state_dir)
             .arg("--runtime-config-file")
             .arg(&launch.runtime_config)
+            .args(&launch.extra_args)
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&stdout_path)?)
             .stderr(std::fs::File::create(&stderr_path)?)
@@ -158,6 +161,13 @@ impl SpinProcess {
     /// The process id of `spin up` (the group leader).
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The process that serves: `spin trigger http`, the child `spin up` forks (Linux).
+    pub fn trigger_pid(&self) -> Option<u32> {
+        let pid = self.child.id();
+        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+        children.split_whitespace().next()?.parse().ok()
     }
 
     /// What Spin wrote to stderr so far.
