@@ -104,6 +104,15 @@ fn engine() -> Result<Engine> {
     Ok(ENGINE.get_or_init(|| engine).clone())
 }
 
+/// The admission slots, one set per process like the engine whose instance pool they protect:
+/// apps started in one process (the tests) share the pool, so they share the slots too.
+fn admission_slots() -> Arc<Semaphore> {
+    static SLOTS: std::sync::OnceLock<Arc<Semaphore>> = std::sync::OnceLock::new();
+    SLOTS
+        .get_or_init(|| Arc::new(Semaphore::new(MAX_CONCURRENT_REQUESTS)))
+        .clone()
+}
+
 /// Bytes of each linear memory zeroed in place rather than decommitted when a slot is reused.
 const KEEP_RESIDENT_PER_MEMORY: usize = 2 << 20;
 
@@ -292,7 +301,7 @@ impl AppInner {
             routes,
             storage,
             connections: Arc::default(),
-            admission: Arc::new(Semaphore::new(MAX_CONCURRENT_REQUESTS)),
+            admission: admission_slots(),
         }))
     }
 

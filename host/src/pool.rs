@@ -81,6 +81,14 @@ impl ConnectionPool {
         if !connection.is_autocommit() && connection.execute_batch("ROLLBACK").is_err() {
             return;
         }
+        // A component may have changed its wait for locks (`PRAGMA busy_timeout`); the next
+        // one gets the runner's.
+        if connection
+            .busy_timeout(crate::sqlite::BUSY_TIMEOUT)
+            .is_err()
+        {
+            return;
+        }
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         let list = idle.entry(path).or_default();
         if list.len() < MAX_IDLE_PER_FILE {

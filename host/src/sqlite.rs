@@ -18,7 +18,7 @@ const MMAP_BYTES: i64 = 256 << 20;
 const CACHE_KIB_PER_CONNECTION: i64 = -512;
 
 /// How long a writer waits for another connection's write lock before giving up.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The host side of a `connection` resource: a pooled connection on loan.
 pub struct Connection {
     loan: crate::pool::Pooled,

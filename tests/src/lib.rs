@@ -89,6 +89,8 @@ pub struct AppOptions {
     pub source_overrides: HashMap<String, PathBuf>,
     /// The host to run on: the environment's choice unless a test needs one in particular.
     pub host: HostKind,
+    /// Where the data lives: the environment's choice unless a test needs one in particular.
+    pub storage: Storage,
 }
 
 impl Default for AppOptions {
@@ -102,6 +104,7 @@ impl Default for AppOptions {
             variables,
             source_overrides: HashMap::new(),
             host: HostKind::from_env(),
+            storage: Storage::from_env(),
         }
     }
 }
@@ -144,7 +147,7 @@ enum Serving {
 
 impl Serving {
     async fn start(options: &AppOptions, state: &Path, scratch: &Path) -> anyhow::Result<Self> {
-        let runtime_config = Storage::from_env().runtime_config(state)?;
+        let runtime_config = options.storage.runtime_config(state)?;
         match options.host {
             HostKind::Runner => {
                 let load = LoadOptions {
@@ -274,9 +277,14 @@ impl TestApp {
         self.options.host
     }
 
+    /// Where this app's data lives.
+    pub fn storage(&self) -> &Storage {
+        &self.options.storage
+    }
+
     /// The SQLite file behind `label` for this app.
     pub fn database_path(&self, label: &str) -> PathBuf {
-        Storage::from_env().database_path(self.state.path(), label)
+        self.options.storage.database_path(self.state.path(), label)
     }
 
     /// Sends a request built by `build` and reads the answer.

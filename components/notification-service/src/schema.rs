@@ -36,6 +36,11 @@ pub const MIGRATIONS: &[Migration] = &[
             received_at TEXT NOT NULL
         )"],
     },
+    Migration {
+        version: 3,
+        description: "processed events named after the service",
+        statements: &["ALTER TABLE processed_events RENAME TO notifications_processed_events"],
+    },
 ];
 
 /// Opens the database, migrating it on first use.

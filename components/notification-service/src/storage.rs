@@ -41,7 +41,7 @@ pub fn accept_event(
 ) -> Result<Option<Option<Notification>>, ApiError> {
     db.transaction(|db| {
         let fresh = db.execute(
-            "INSERT INTO processed_events (id, type, source, occurred_at, received_at) VALUES (?, ?, ?, ?, ?)
+            "INSERT INTO notifications_processed_events (id, type, source, occurred_at, received_at) VALUES (?, ?, ?, ?, ?)
              ON CONFLICT (id) DO NOTHING RETURNING id",
             &[
                 Sql::Text(event.id.clone()),

@@ -56,6 +56,17 @@ pub const MIGRATIONS: &[Migration] = &[
         ],
     },
     outbox::lease_migration(5),
+    outbox::namespace_migration(6),
+    Migration {
+        version: 7,
+        description: "items and idempotency keys named after the service",
+        statements: &[
+            "ALTER TABLE order_items RENAME TO orders_items",
+            "ALTER TABLE idempotency_keys RENAME TO orders_idempotency_keys",
+            "DROP INDEX idempotency_keys_created",
+            "CREATE INDEX orders_idempotency_keys_created ON orders_idempotency_keys (created_at)",
+        ],
+    },
 ];
 
 /// Opens the database, migrating it on first use.

@@ -76,7 +76,7 @@ pub fn insert_order(
         )?;
         for (position, line) in lines.iter().enumerate() {
             db.execute(
-                "INSERT INTO order_items (order_id, position, product_id, product_name, quantity, unit_price_cents, total_price_cents)
+                "INSERT INTO orders_items (order_id, position, product_id, product_name, quantity, unit_price_cents, total_price_cents)
                  VALUES (?, ?, ?, ?, ?, ?, ?)",
                 &[
                     Sql::Text(order_id.to_string()),
@@ -117,7 +117,7 @@ pub fn insert_order(
 fn items_of(db: &Database, order_id: &str) -> Result<Vec<ItemView>, ApiError> {
     let rows = db.execute(
         "SELECT product_id, product_name, quantity, unit_price_cents, total_price_cents
-         FROM order_items WHERE order_id = ? ORDER BY position",
+         FROM orders_items WHERE order_id = ? ORDER BY position",
         &[Sql::Text(order_id.to_string())],
     )?;
     Ok(rows
@@ -213,11 +213,11 @@ pub fn claim_key(
     let cutoff =
         envelope::rfc3339_from_millis(envelope::now_millis() - IDEMPOTENCY_RETENTION_MILLIS);
     db.execute(
-        "DELETE FROM idempotency_keys WHERE created_at < ?",
+        "DELETE FROM orders_idempotency_keys WHERE created_at < ?",
         &[Sql::Text(cutoff)],
     )?;
     let claimed = db.execute(
-        "INSERT INTO idempotency_keys (user_id, key, fingerprint, status, created_at) VALUES (?, ?, ?, 'in_progress', ?)
+        "INSERT INTO orders_idempotency_keys (user_id, key, fingerprint, status, created_at) VALUES (?, ?, ?, 'in_progress', ?)
          ON CONFLICT (user_id, key) DO NOTHING RETURNING key",
         &[Sql::Text(user_id.into()), Sql::Text(key.into()), Sql::Text(fingerprint.into()), Sql::Text(now())],
     )?;
@@ -225,7 +225,7 @@ pub fn claim_key(
         return Ok(KeyClaim::Claimed);
     }
     let existing = db.execute(
-        "SELECT fingerprint, status, response_status, response_data FROM idempotency_keys WHERE user_id = ? AND key = ?",
+        "SELECT fingerprint, status, response_status, response_data FROM orders_idempotency_keys WHERE user_id = ? AND key = ?",
         &[Sql::Text(user_id.into()), Sql::Text(key.into())],
     )?;
     let Some(row) = existing.rows().next() else {
@@ -258,7 +258,7 @@ pub fn complete_key(
     data: &Value,
 ) -> Result<(), ApiError> {
     db.execute(
-        "UPDATE idempotency_keys SET status = 'done', response_status = ?, response_data = ? WHERE user_id = ? AND key = ?",
+        "UPDATE orders_idempotency_keys SET status = 'done', response_status = ?, response_data = ? WHERE user_id = ? AND key = ?",
         &[Sql::Integer(i64::from(status)), Sql::Text(data.to_string()), Sql::Text(user_id.into()), Sql::Text(key.into())],
     )
     .map(drop)
@@ -267,7 +267,7 @@ pub fn complete_key(
 /// Forgets a claimed key whose request failed, so the client may retry with it.
 pub fn abandon_key(db: &Database, user_id: &str, key: &str) -> Result<(), ApiError> {
     db.execute(
-        "DELETE FROM idempotency_keys WHERE user_id = ? AND key = ? AND status = 'in_progress'",
+        "DELETE FROM orders_idempotency_keys WHERE user_id = ? AND key = ? AND status = 'in_progress'",
         &[Sql::Text(user_id.into()), Sql::Text(key.into())],
     )
     .map(drop)

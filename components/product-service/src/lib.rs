@@ -14,7 +14,7 @@
 
 mod domain;
 mod handlers;
-mod schema;
+pub mod schema;
 mod storage;
 
 use response_handler::{Routes, ServiceConfig};

@@ -74,6 +74,12 @@ pub const MIGRATIONS: &[Migration] = &[
             "DROP INDEX products_created_at",
         ],
     },
+    outbox::namespace_migration(7),
+    Migration {
+        version: 8,
+        description: "reservations named after the service",
+        statements: &["ALTER TABLE reservations RENAME TO products_reservations"],
+    },
 ];
 
 /// Opens the database, migrating it on first use.

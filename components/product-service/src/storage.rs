@@ -236,7 +236,7 @@ pub struct Reservation {
 
 fn stored_reservation(db: &Database, order_id: &str) -> Result<Option<Reservation>, ApiError> {
     let result = db.execute(
-        "SELECT status, items FROM reservations WHERE order_id = ?",
+        "SELECT status, items FROM products_reservations WHERE order_id = ?",
         &[Value::Text(order_id.to_string())],
     )?;
     let Some(row) = result.rows().next() else {
@@ -300,7 +300,7 @@ pub fn reserve(
             });
         }
         db.execute(
-            "INSERT INTO reservations (order_id, status, items, created_at) VALUES (?, 'reserved', ?, ?)",
+            "INSERT INTO products_reservations (order_id, status, items, created_at) VALUES (?, 'reserved', ?, ?)",
             &[
                 Value::Text(order_id.to_string()),
                 Value::Text(serde_json::to_string(&reserved).map_err(ApiError::internal)?),
@@ -318,7 +318,7 @@ pub fn reserve(
 pub fn release(db: &Database, order_id: &str) -> Result<String, ApiError> {
     db.transaction(|db| {
         let released = db.execute(
-            "UPDATE reservations SET status = 'released', released_at = ?
+            "UPDATE products_reservations SET status = 'released', released_at = ?
              WHERE order_id = ? AND status = 'reserved' RETURNING items",
             &[Value::Text(now()), Value::Text(order_id.to_string())],
         )?;

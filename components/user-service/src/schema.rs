@@ -26,6 +26,7 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     outbox::table_migration(2),
     outbox::lease_migration(3),
+    outbox::namespace_migration(4),
 ];
 
 /// Opens the database, migrating it on first use.

@@ -18,12 +18,29 @@ use spin_sdk::http::Method;
 use spin_sdk::sqlite::Value as Sql;
 use store::{Database, Migration};
 
-/// The migration that creates the outbox table, at `version` of a producer's list.
+/// The migration that creates the outbox table, at `version` of a producer's list. It is
+/// named `outbox` here (as it was first released) and moved to `<label>_outbox` by
+/// [`namespace_migration`], in the same transaction on a new database.
 pub const fn table_migration(version: i64) -> Migration {
     Migration {
         version,
         description: "event outbox",
         statements: TABLE_STATEMENTS,
+    }
+}
+
+/// The migration that moves the outbox into the producer's namespace (`<label>_outbox`), so
+/// producers can share one database, at `version` of its list (after [`lease_migration`]).
+pub const fn namespace_migration(version: i64) -> Migration {
+    Migration {
+        version,
+        description: "outbox named after the service",
+        statements: &[
+            "ALTER TABLE outbox RENAME TO {label}_outbox",
+            "DROP INDEX outbox_pending",
+            "CREATE INDEX {label}_outbox_pending ON {label}_outbox (occurred_at, id)
+             WHERE delivered_at IS NULL",
+        ],
     }
 }
 
@@ -35,6 +52,11 @@ pub const fn lease_migration(version: i64) -> Migration {
         description: "outbox delivery lease",
         statements: &["ALTER TABLE outbox ADD COLUMN claimed_until INTEGER NOT NULL DEFAULT 0"],
     }
+}
+
+/// The outbox table of the service that owns `db`.
+fn table(db: &Database) -> String {
+    format!("{}_outbox", db.label())
 }
 
 const TABLE_STATEMENTS: &[&str] = &[
@@ -77,7 +99,10 @@ pub fn record(
 ) -> Result<String, ApiError> {
     let id = format!("evt_{}", uuid::Uuid::new_v4().simple());
     db.execute(
-        "INSERT INTO outbox (id, type, source, data, occurred_at) VALUES (?, ?, ?, ?, ?)",
+        &format!(
+            "INSERT INTO {} (id, type, source, data, occurred_at) VALUES (?, ?, ?, ?, ?)",
+            table(db)
+        ),
         &[
             Sql::Text(id.clone()),
             Sql::Text(event_type.to_string()),
@@ -113,18 +138,23 @@ pub fn claim(
     limit: i64,
 ) -> Result<Vec<Event>, ApiError> {
     // A read first, so the common case (nothing pending) takes no write lock.
+    let outbox = table(db);
     let available = db.execute(
-        "SELECT 1 FROM outbox WHERE delivered_at IS NULL AND claimed_until <= ? LIMIT 1",
+        &format!(
+            "SELECT 1 FROM {outbox} WHERE delivered_at IS NULL AND claimed_until <= ? LIMIT 1"
+        ),
         &[Sql::Integer(now_millis)],
     )?;
     if available.rows.is_empty() {
         return Ok(Vec::new());
     }
     let rows = db.execute(
-        "UPDATE outbox SET claimed_until = ? WHERE id IN (
-             SELECT id FROM outbox WHERE delivered_at IS NULL AND claimed_until <= ?
-             ORDER BY occurred_at, id LIMIT ?)
-         RETURNING id, type, source, data, occurred_at",
+        &format!(
+            "UPDATE {outbox} SET claimed_until = ? WHERE id IN (
+                 SELECT id FROM {outbox} WHERE delivered_at IS NULL AND claimed_until <= ?
+                 ORDER BY occurred_at, id LIMIT ?)
+             RETURNING id, type, source, data, occurred_at"
+        ),
         &[
             Sql::Integer(lease_until),
             Sql::Integer(now_millis),
@@ -158,6 +188,7 @@ pub async fn deliver_pending(ctx: &RequestContext, db: &Database) -> usize {
         }
     };
     let claimed = events.len();
+    let outbox = table(db);
     let mut delivered = 0;
     for event in events {
         let body = serde_json::to_vec(&event).unwrap_or_default();
@@ -171,15 +202,17 @@ pub async fn deliver_pending(ctx: &RequestContext, db: &Database) -> usize {
         };
         let update = match &failure {
             None => db.execute(
-                "UPDATE outbox SET delivered_at = ?, attempts = attempts + 1, last_error = NULL,
-                 claimed_until = 0 WHERE id = ? AND delivered_at IS NULL",
+                &format!(
+                    "UPDATE {outbox} SET delivered_at = ?, attempts = attempts + 1, last_error = NULL,
+                     claimed_until = 0 WHERE id = ? AND delivered_at IS NULL"
+                ),
                 &[
                     Sql::Text(envelope::rfc3339_from_millis(envelope::now_millis())),
                     Sql::Text(event.id.clone()),
                 ],
             ),
             Some(reason) => db.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?",
+                &format!("UPDATE {outbox} SET attempts = attempts + 1, last_error = ? WHERE id = ?"),
                 &[Sql::Text(reason.clone()), Sql::Text(event.id.clone())],
             ),
         };
@@ -202,7 +235,9 @@ pub async fn deliver_pending(ctx: &RequestContext, db: &Database) -> usize {
     // request at once rather than after the lease.
     if delivered < claimed
         && let Err(error) = db.execute(
-            "UPDATE outbox SET claimed_until = 0 WHERE claimed_until = ? AND delivered_at IS NULL",
+            &format!(
+                "UPDATE {outbox} SET claimed_until = 0 WHERE claimed_until = ? AND delivered_at IS NULL"
+            ),
             &[Sql::Integer(lease_until)],
         )
     {

@@ -3,12 +3,45 @@
 //!
 //! [`Database::open`] opens a labelled database and brings its schema up to date with the
 //! service's [`Migration`]s: versioned, applied in order inside `BEGIN IMMEDIATE` so that
-//! concurrent first requests cannot apply one twice, and recorded in `schema_migrations`.
-//! No manual step is needed on Spin, on the runner or on a fresh deployment.
+//! concurrent first requests cannot apply one twice, and recorded in
+//! `<label>_schema_migrations`. No manual step is needed on Spin, on the runner or on a fresh
+//! deployment.
+//!
+//! Every table, index and trigger of a service is named after its label (`users`,
+//! `users_outbox`, ...), so several labels can be linked to one database (Fermyon Cloud plans
+//! with a single database) without two services' tables meeting. A service's pending
+//! migrations run in one transaction, so a shared migration that creates a table under a
+//! generic name and renames it into the service's namespace never shows that name to another
+//! service. Statements may say `{label}` for the label (migrations shared by services).
+
+use std::time::Duration;
 
 use response_handler::{ApiError, ApiResult, Reply};
 use serde_json::json;
-use spin_sdk::sqlite::{Connection, QueryResult, Value};
+use spin_sdk::sqlite::{Connection, Error as SqliteError, QueryResult, Value};
+use spin_sdk::wit::wasi::clocks0_2_0::monotonic_clock;
+
+/// How long a first request waits for another instance to finish migrating.
+const MIGRATION_WAIT: Duration = Duration::from_secs(20);
+/// SQLite's own wait for a lock on ordinary statements (the default of Spin and rusqlite).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// `pause` give or take a quarter, so waiters that collided do not retry in step.
+fn jittered(pause: Duration) -> Duration {
+    let spread = pause / 2;
+    // The clock's low bits differ between instances that woke together.
+    let offset = u32::try_from(monotonic_clock::now() % 256).unwrap_or(0);
+    pause - spread / 2 + spread * offset / 255
+}
+
+/// A lock held by another connection (`SQLITE_BUSY` / `SQLITE_LOCKED`).
+fn is_busy(error: &SqliteError) -> bool {
+    matches!(error, SqliteError::Io(message) if message.contains("locked") || message.contains("busy"))
+}
 
 /// One schema change: `version` must increase by one from 1.
 #[derive(Debug, Clone, Copy)]
@@ -38,6 +71,11 @@ fn storage_error(label: &str, error: impl std::fmt::Debug) -> ApiError {
 }
 
 impl Database {
+    /// The Spin SQLite label, which is also the prefix of this service's table names.
+    pub fn label(&self) -> &'static str {
+        self.label
+    }
+
     /// Opens `label` and applies any pending migrations.
     pub fn open(label: &'static str, migrations: &[Migration]) -> Result<Self, ApiError> {
         let connection = Connection::open(label).map_err(|error| storage_error(label, error))?;
@@ -59,7 +97,12 @@ impl Database {
         work: impl FnOnce(&Self) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
         self.execute("BEGIN IMMEDIATE", &[])?;
-        match work(self) {
+        self.finish_transaction(work(self))
+    }
+
+    /// Commits after `outcome` is `Ok`, else rolls back.
+    fn finish_transaction<T>(&self, outcome: Result<T, ApiError>) -> Result<T, ApiError> {
+        match outcome {
             Ok(value) => {
                 if let Err(error) = self.execute("COMMIT", &[]) {
                     let _ = self.execute("ROLLBACK", &[]);
@@ -102,23 +145,35 @@ impl Database {
         {
             return Ok(());
         }
-        self.transaction(|db| {
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (
-                    version INTEGER PRIMARY KEY,
-                    description TEXT NOT NULL,
-                    applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-                )",
+        // Write-ahead logging lets readers go on while a writer works (Spin opens files in
+        // rollback-journal mode, where a commit waits for every reader). The mode is stored in
+        // the file, so it sticks once set; hosts whose databases are not local files (libSQL,
+        // say) may refuse it, which changes nothing else.
+        let _ = self.execute("PRAGMA journal_mode = WAL", &[]);
+        if !self.begin_migration(latest)? {
+            return Ok(());
+        }
+        let history = self.history_table();
+        let outcome = (|| {
+            self.adopt_unprefixed_history()?;
+            self.execute(
+                &format!(
+                    "CREATE TABLE IF NOT EXISTS {history} (
+                        version INTEGER PRIMARY KEY,
+                        description TEXT NOT NULL,
+                        applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+                    )"
+                ),
                 &[],
             )?;
             // Re-read under the write lock: another instance may have migrated meanwhile.
-            let applied = db.current_version()?;
+            let applied = self.current_version()?;
             for migration in migrations.iter().filter(|m| m.version > applied) {
                 for statement in migration.statements {
-                    db.execute(statement, &[])?;
+                    self.execute(&statement.replace("{label}", self.label), &[])?;
                 }
-                db.execute(
-                    "INSERT INTO schema_migrations (version, description) VALUES (?, ?)",
+                self.execute(
+                    &format!("INSERT INTO {history} (version, description) VALUES (?, ?)"),
                     &[
                         Value::Integer(migration.version),
                         Value::Text(migration.description.to_string()),
@@ -126,13 +181,81 @@ impl Database {
                 )?;
             }
             Ok(())
-        })
+        })();
+        self.finish_transaction(outcome)
+    }
+
+    /// Takes the write lock for a migration: `Ok(true)` inside `BEGIN IMMEDIATE`, `Ok(false)`
+    /// when another instance brought the schema to `latest` meanwhile.
+    ///
+    /// Every first request of a fresh deployment lands here at once. Waiting in SQLite's busy
+    /// handler would park one host thread per waiter (Spin runs each statement on its blocking
+    /// pool), and a few hundred of them starve the one instance that holds the lock until every
+    /// wait times out. So this connection does not wait inside SQLite: a busy lock is retried
+    /// after a pause on the component's own clock, which holds no host thread.
+    fn begin_migration(&self, latest: i64) -> Result<bool, ApiError> {
+        let deadline = monotonic_clock::now().saturating_add(nanos(MIGRATION_WAIT));
+        let mut pause = Duration::from_millis(2);
+        let _ = self.execute("PRAGMA busy_timeout = 0", &[]);
+        let outcome = loop {
+            match self.connection.execute("BEGIN IMMEDIATE", &[]) {
+                Ok(_) => break Ok(true),
+                Err(error) if is_busy(&error) && monotonic_clock::now() < deadline => {
+                    monotonic_clock::subscribe_duration(nanos(jittered(pause))).block();
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                    if self
+                        .current_version()
+                        .is_ok_and(|applied| applied >= latest)
+                    {
+                        break Ok(false);
+                    }
+                }
+                Err(error) => break Err(storage_error(self.label, error)),
+            }
+        };
+        let _ = self.execute(
+            &format!("PRAGMA busy_timeout = {}", BUSY_TIMEOUT.as_millis()),
+            &[],
+        );
+        outcome
+    }
+
+    /// `<label>_schema_migrations`: this service's applied migrations.
+    fn history_table(&self) -> String {
+        format!("{}_schema_migrations", self.label)
+    }
+
+    /// Databases made before table names carried the label kept the history in
+    /// `schema_migrations`, one service per file: that table becomes this service's. (A
+    /// database shared by several labels never has it, since nothing creates it any more.)
+    fn adopt_unprefixed_history(&self) -> Result<(), ApiError> {
+        let tables = self.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('schema_migrations', ?)",
+            &[Value::Text(self.history_table())],
+        )?;
+        let names: Vec<&str> = tables
+            .rows()
+            .filter_map(|row| row.get::<&str>("name"))
+            .collect();
+        if names == ["schema_migrations"] {
+            self.execute(
+                &format!(
+                    "ALTER TABLE schema_migrations RENAME TO {}",
+                    self.history_table()
+                ),
+                &[],
+            )?;
+        }
+        Ok(())
     }
 
     /// The highest applied migration version (0 for a new database).
     pub fn current_version(&self) -> Result<i64, ApiError> {
         let result = self.execute(
-            "SELECT COALESCE(MAX(version), 0) AS version FROM schema_migrations",
+            &format!(
+                "SELECT COALESCE(MAX(version), 0) AS version FROM {}",
+                self.history_table()
+            ),
             &[],
         )?;
         Ok(result

@@ -40,5 +40,5 @@ async fn health_is_503_with_details_when_a_service_is_down() {
     let details = &answer.body["error"]["details"];
     assert_eq!(details["notification"]["status"], "unhealthy");
     assert!(details["notification"]["error"].is_string());
-    assert_eq!(details["user"]["status"], "healthy");
+    assert_eq!(details["user"]["status"], "healthy", "{}", answer.text);
 }

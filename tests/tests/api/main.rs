@@ -9,4 +9,5 @@ mod orders;
 mod products;
 mod runner;
 mod runner_only;
+mod storage;
 mod users;

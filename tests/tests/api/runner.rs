@@ -3,8 +3,7 @@
 //! real components and manifest variants under whichever host the suite runs on.
 
 use storefront_tests::{
-    AppOptions, HostKind, Storage, manifest_variant, replace_once, spawn_app, spawn_app_with,
-    try_spawn,
+    AppOptions, HostKind, manifest_variant, replace_once, spawn_app, spawn_app_with, try_spawn,
 };
 
 #[tokio::test]
@@ -123,7 +122,7 @@ async fn an_undeclared_sqlite_label_is_refused() {
         answer.body["error"]["details"]["product"]["status"],
         "unhealthy"
     );
-    if !Storage::from_env().one_database_file {
+    if !app.storage().one_database_file {
         assert!(!app.database_path("products").exists());
     }
 }
