@@ -26,6 +26,21 @@ async fn requests_over_the_per_address_limit_get_429_with_retry_after() {
 }
 
 #[tokio::test]
+async fn replicas_sharing_the_key_value_store_count_one_limit() {
+    let app = spawn_app_with(AppOptions::default().variable("rate_limit_per_minute", "3")).await;
+    let replica = app.replica().await;
+
+    let first = app.get("/api/products").await;
+    let second = replica.get("/api/products").await;
+    let third = app.get("/api/products").await;
+    let fourth = replica.get("/api/products").await;
+
+    assert_eq!([first.status, second.status, third.status], [200, 200, 200]);
+    assert_eq!(second.header("x-ratelimit-remaining"), Some("1"));
+    assert_eq!(fourth.status, 429, "{}", fourth.text);
+}
+
+#[tokio::test]
 async fn a_limit_of_zero_turns_rate_limiting_off() {
     let app = spawn_app_with(
         AppOptions::default()

@@ -1,6 +1,7 @@
 //! End-to-end tests: one binary, one module per area, under the host the environment chose
 //! (see the harness); `runner_only` always runs on the project's runner.
 
+mod deploy_manifests;
 mod envelope_rules;
 mod gateway;
 mod health;

@@ -199,6 +199,46 @@ async fn sixty_concurrent_single_unit_orders_against_stock_twenty_make_exactly_t
 }
 
 #[tokio::test]
+async fn sixty_orders_spread_over_two_replicas_sharing_storage_sell_exactly_the_stock() {
+    // Arrange: two instances of the app on their own ports, sharing SQLite files and
+    // key-value (two replicas behind a load balancer).
+    let app = spawn_app().await;
+    let replica = app.replica().await;
+    let (admin, buyer) = setup(&app).await;
+    let hot = product(&app, &admin, "Hot", 5.0, 20).await;
+    let body = json!({"items": [{"productId": hot, "quantity": 1}], "shippingAddress": address()});
+
+    // Act: every other order goes to the other replica.
+    let answers = futures::future::join_all((0..60).map(|index| {
+        let target = if index % 2 == 0 { &app } else { &replica };
+        order(target, &buyer, &body)
+    }))
+    .await;
+
+    // Assert
+    let created = answers.iter().filter(|a| a.status == 201).count();
+    let refused = answers.iter().filter(|a| a.status == 409).count();
+    assert_eq!(
+        (created, refused),
+        (20, 40),
+        "{:?}",
+        answers
+            .iter()
+            .map(|a| (a.status, a.body["error"]["code"].clone()))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(app.stock_of(&hot).await, 0);
+    assert_eq!(replica.stock_of(&hot).await, 0);
+    let orders = replica
+        .send(replica.authed(
+            replica.client.get(replica.url("/api/orders?limit=100")),
+            &buyer.token,
+        ))
+        .await;
+    assert_eq!(orders.body["meta"]["pagination"]["total"], 20);
+}
+
+#[tokio::test]
 async fn a_user_sees_only_their_orders_newest_first_and_admins_see_any() {
     let app = spawn_app().await;
     let (admin, buyer) = setup(&app).await;
