@@ -36,6 +36,7 @@ const COMPONENTS: [(&str, &str); 5] = [
     ("notification-service", "notification_service"),
 ];
 const JWT_SECRET: &str = "benchmark-secret-0123456789abcdef0123456789";
+const SERVICE_TOKEN_SECRET: &str = "benchmark-service-secret-0123456789abcdef";
 const ADMIN: &str = "admin@bench.local";
 const PASSWORD: &str = "bench-password";
 const WORDS: [&str; 8] = [
@@ -280,9 +281,10 @@ async fn start(
 }
 
 /// The variables the app runs with in every benchmark: rate limits off.
-fn app_variables() -> [(&'static str, &'static str); 4] {
+fn app_variables() -> [(&'static str, &'static str); 5] {
     [
         ("jwt_secret", JWT_SECRET),
+        ("service_token_secret", SERVICE_TOKEN_SECRET),
         ("admin_emails", ADMIN),
         ("rate_limit_per_minute", "0"),
         ("rate_limit_per_user_per_minute", "0"),

@@ -39,6 +39,17 @@ pub fn probe_component() -> PathBuf {
 
 /// A secret long enough for the auth crate; tests only.
 pub const TEST_JWT_SECRET: &str = "integration-test-secret-0123456789abcdef";
+/// The service-to-service secret of test apps; tests only.
+pub const TEST_SERVICE_TOKEN_SECRET: &str = "integration-service-secret-0123456789abcdef";
+
+/// A service token from `caller` to `target`, as the app's own services sign their calls
+/// (for tests that call a private endpoint directly).
+pub fn service_token(caller: &str, target: &str) -> String {
+    let keys = auth::ServiceKeys::from_secret(TEST_SERVICE_TOKEN_SECRET)
+        .unwrap_or_else(|e| panic!("service secret: {e}"));
+    keys.issue(caller, target)
+        .unwrap_or_else(|e| panic!("service token: {e}"))
+}
 
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -97,6 +108,10 @@ impl Default for AppOptions {
     fn default() -> Self {
         let variables = HashMap::from([
             ("jwt_secret".to_string(), TEST_JWT_SECRET.to_string()),
+            (
+                "service_token_secret".to_string(),
+                TEST_SERVICE_TOKEN_SECRET.to_string(),
+            ),
             ("admin_emails".to_string(), "admin@example.com".to_string()),
         ]);
         Self {

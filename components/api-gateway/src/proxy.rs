@@ -9,7 +9,8 @@ use crate::table::{Access, GatewayRoute, fill_path};
 use crate::upstreams::upstream_timeout;
 
 /// Headers that describe one connection, not the request, and never cross the gateway;
-/// `x-user-*` would let a client claim an identity.
+/// `x-user-*` would let a client claim an identity, a client's `x-forwarded-for` a different
+/// address (the gateway sets its own), and a service token is for calls between services.
 fn forwardable(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
     !matches!(
@@ -26,7 +27,10 @@ fn forwardable(name: &str) -> bool {
             | "host"
             | "content-length"
             | "x-request-id"
-            | "authorization"
+            | "x-forwarded-for"
+            | "x-real-ip"
+            | "forwarded"
+            | "x-service-token"
     ) && !name.starts_with("x-user-")
         && !name.starts_with("spin-")
 }
@@ -109,10 +113,19 @@ mod tests {
             "Transfer-Encoding",
             "Host",
             "spin-path-info",
+            "X-Forwarded-For",
+            "Forwarded",
+            "X-Service-Token",
         ] {
             assert!(!forwardable(name), "{name}");
         }
-        for name in ["content-type", "idempotency-key", "accept", "user-agent"] {
+        for name in [
+            "content-type",
+            "idempotency-key",
+            "accept",
+            "user-agent",
+            "authorization",
+        ] {
             assert!(forwardable(name), "{name}");
         }
     }

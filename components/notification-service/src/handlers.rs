@@ -14,6 +14,9 @@ use crate::domain::{IncomingEvent, Notification, notification_for};
 use crate::schema;
 use crate::storage;
 
+/// The services whose events this service takes (its private endpoint).
+const PRODUCERS: &[&str] = &["user-service", "product-service", "order-service"];
+
 /// `GET /health`: healthy when the service's database answers.
 pub async fn health(ctx: Rc<RequestContext>, _request: Request, _params: Params) -> ApiResult {
     store::health_reply(ctx.config.name, schema::open().and_then(|db| db.ping()))
@@ -26,6 +29,7 @@ pub async fn receive_event(
     _request: Request,
     _params: Params,
 ) -> ApiResult {
+    ctx.calling_service(PRODUCERS)?;
     let body = ctx.json()?.clone();
     let event: IncomingEvent = serde_json::from_value(body).map_err(|error| {
         ApiError::validation("Invalid event", json!({ "reason": error.to_string() }))
@@ -66,7 +70,7 @@ fn send_webhook_later(ctx: &Rc<RequestContext>, notification: Notification) {
     };
     let ctx_for_work = ctx.clone();
     ctx.after_response(async move {
-        let client = ServiceClient { service: "notification-webhook", base_url: url, timeout: Duration::from_secs(3) };
+        let client = ServiceClient::external("notification-webhook", url, Duration::from_secs(3));
         let body = serde_json::to_vec(&notification).unwrap_or_default();
         match client.send(&ctx_for_work, Method::Post, "", &[], Some(body)).await {
             Ok(answer) if answer.is_success() => {}

@@ -17,6 +17,9 @@ use crate::storage::{self, ListFilter, NewProduct, ReservationLine};
 /// Lines one reservation may hold (the order service allows 50).
 const MAX_RESERVATION_LINES: usize = 50;
 
+/// The services that may reserve and release stock (private endpoints).
+const RESERVING_SERVICES: &[&str] = &["order-service"];
+
 /// `GET /health`: healthy when the service's database answers.
 pub async fn health(ctx: Rc<RequestContext>, _request: Request, _params: Params) -> ApiResult {
     store::health_reply(ctx.config.name, schema::open().and_then(|db| db.ping()))
@@ -179,7 +182,7 @@ pub async fn update_stock(ctx: Rc<RequestContext>, _request: Request, params: Pa
 /// `POST /reservations` (private, for the order service): reserve a whole order or nothing.
 /// Body `{orderId, items: [{productId, quantity}]}`; 201 on first success, 200 on a replay.
 pub async fn reserve(ctx: Rc<RequestContext>, _request: Request, _params: Params) -> ApiResult {
-    ctx.identity()?;
+    ctx.calling_service(RESERVING_SERVICES)?;
     let body = ctx.json()?;
     let mut fields = Fields::of(body)?;
     let order_id = fields.required_str("orderId");
@@ -220,7 +223,7 @@ pub async fn reserve(ctx: Rc<RequestContext>, _request: Request, _params: Params
 
 /// `POST /reservations/:orderId/release` (private): compensation, idempotent.
 pub async fn release(ctx: Rc<RequestContext>, _request: Request, params: Params) -> ApiResult {
-    ctx.identity()?;
+    ctx.calling_service(RESERVING_SERVICES)?;
     let order_id = params.get("orderId").unwrap_or_default();
     let db = schema::open()?;
     let status = storage::release(&db, order_id)?;

@@ -208,3 +208,45 @@ fn hashes_made_with_the_previous_cost_still_verify() {
     assert!(verify_password("correct horse battery", &old));
     assert!(!verify_password("wrong password", &old));
 }
+
+fn service_keys() -> ServiceKeys {
+    ServiceKeys::from_secret("service-secret-that-is-long-enough-012345").expect("strong secret")
+}
+
+#[test]
+fn a_service_token_names_its_caller_and_opens_only_its_target() {
+    let token = service_keys()
+        .issue("order-service", "product-service")
+        .expect("issued");
+
+    assert_eq!(
+        service_keys().verify(&token, "product-service"),
+        Ok("order-service".to_string())
+    );
+    assert!(
+        service_keys()
+            .verify(&token, "notification-service")
+            .is_err()
+    );
+}
+
+#[test]
+fn user_tokens_and_other_keys_are_not_service_tokens() {
+    let user_token = keys()
+        .issue("u1", "a@b.co", "Ann", Role::Admin)
+        .expect("issued");
+    let same_secret = ServiceKeys::from_secret(SECRET).expect("strong secret");
+    let other_key =
+        ServiceKeys::from_secret("another-service-secret-0123456789abcdef").expect("strong secret");
+    let token = service_keys()
+        .issue("order-service", "product-service")
+        .expect("issued");
+
+    assert!(same_secret.verify(&user_token, "product-service").is_err());
+    assert!(other_key.verify(&token, "product-service").is_err());
+    assert!(
+        keys().verify(&token).is_err(),
+        "a service token is no user token"
+    );
+    assert!(ServiceKeys::from_secret("short").is_err());
+}

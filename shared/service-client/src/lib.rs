@@ -2,8 +2,11 @@
 //!
 //! Each target's base URL comes from a Spin variable (so a service deployed on its own can be
 //! pointed anywhere) and defaults to local service chaining, `http://<component>.spin.internal`.
-//! Every call forwards the caller's `X-Request-ID` and `Authorization`, is bounded by its
-//! timeout, and decodes the answer as an envelope. A transport failure becomes `BAD_GATEWAY`,
+//! Every call forwards the caller's `X-Request-ID`, is bounded by its timeout, and decodes the
+//! answer as an envelope. Calls to the app's own services carry a service token (see
+//! [`Credentials`]); nothing else is forwarded unless the caller passes it, so a user's bearer
+//! token reaches another service only where the caller means it to (the gateway) and never a
+//! host outside the app. A transport failure becomes `BAD_GATEWAY`,
 //! a timeout `GATEWAY_TIMEOUT`; the transport's own words only ever reach the logs.
 //!
 //! The timeout is enforced here, by racing the whole call (response and body) against a
@@ -15,7 +18,7 @@ use std::time::Duration;
 
 use envelope::Envelope;
 use futures::SinkExt;
-use response_handler::{ApiError, RequestContext};
+use response_handler::{ApiError, RequestContext, SERVICE_TOKEN_HEADER, service_keys};
 use serde::de::DeserializeOwned;
 use spin_sdk::http::{IncomingResponse, Method, OutgoingRequest};
 use spin_sdk::wit::wasi::clocks0_2_0::monotonic_clock;
@@ -25,13 +28,24 @@ use spin_sdk::wit::wasi::http0_2_0::types::{ErrorCode, Fields, RequestOptions, S
 /// Default per-call timeout when the caller sets none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// What a call carries to prove who sends it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credentials {
+    /// A service token naming this component and the one called (the app's own services).
+    Service,
+    /// Nothing of ours: the call leaves the app (a webhook).
+    None,
+}
+
 /// A service to call.
 #[derive(Debug, Clone)]
 pub struct ServiceClient {
-    /// The component id, used in errors (`details.service`) and logs.
+    /// The component id (the audience of its service tokens), used in errors
+    /// (`details.service`) and logs.
     pub service: &'static str,
     pub base_url: String,
     pub timeout: Duration,
+    pub credentials: Credentials,
 }
 
 /// An answer from another service.
@@ -73,6 +87,17 @@ impl ServiceClient {
             service,
             base_url: base_url.trim_end_matches('/').to_string(),
             timeout,
+            credentials: Credentials::Service,
+        }
+    }
+
+    /// A host outside the app, called with no credentials of ours.
+    pub fn external(name: &'static str, url: String, timeout: Duration) -> Self {
+        Self {
+            service: name,
+            base_url: url.trim_end_matches('/').to_string(),
+            timeout,
+            credentials: Credentials::None,
         }
     }
 
@@ -91,8 +116,11 @@ impl ServiceClient {
         })?;
         let mut headers: Vec<(String, Vec<u8>)> =
             vec![("x-request-id".into(), ctx.request_id.clone().into_bytes())];
-        if let Some(authorization) = ctx.header("authorization") {
-            headers.push(("authorization".into(), authorization.as_bytes().to_vec()));
+        if self.credentials == Credentials::Service {
+            let token = service_keys()?
+                .issue(ctx.config.name, self.service)
+                .map_err(ApiError::internal)?;
+            headers.push((SERVICE_TOKEN_HEADER.into(), token.into_bytes()));
         }
         if body.is_some() {
             headers.push(("content-type".into(), b"application/json".to_vec()));

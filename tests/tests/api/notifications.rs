@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use storefront_tests::{
-    AppOptions, Registered, TestApp, manifest_variant, replace_once, spawn_app, spawn_app_with,
-    try_spawn,
+    AppOptions, Registered, TestApp, manifest_variant, replace_once, service_token, spawn_app,
+    spawn_app_with, try_spawn,
 };
 
 /// Polls the caller's notifications until `done` holds (delivery happens after the response).
@@ -153,13 +153,29 @@ async fn replaying_an_event_creates_no_duplicate() {
     let event = json!({"id": "evt_fixed", "type": "order.created", "occurredAt": "2026-11-24T10:00:00.000Z",
         "source": "test", "data": {"orderId": "ord_x", "userId": user.id, "totalAmount": 1.5}});
 
-    let first = app
-        .post_json("/direct/notifications-svc/events", &event)
-        .await;
-    let again = app
+    let post = || {
+        app.send(
+            app.client
+                .post(app.url("/direct/notifications-svc/events"))
+                .header(
+                    "x-service-token",
+                    service_token("order-service", "notification-service"),
+                )
+                .json(&event),
+        )
+    };
+    let unsigned = app
         .post_json("/direct/notifications-svc/events", &event)
         .await;
 
+    let first = post().await;
+    let again = post().await;
+
+    assert_eq!(
+        unsigned.status, 401,
+        "only producers may post events: {}",
+        unsigned.text
+    );
     assert_eq!(first.status, 201, "{}", first.text);
     assert_eq!(again.status, 200, "{}", again.text);
     assert_eq!(again.body["data"]["duplicate"], true);

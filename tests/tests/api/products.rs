@@ -2,7 +2,8 @@
 
 use serde_json::{Value, json};
 use storefront_tests::{
-    AppOptions, Registered, TestApp, manifest_variant, replace_once, spawn_app, spawn_app_with,
+    AppOptions, Registered, TestApp, manifest_variant, replace_once, service_token, spawn_app,
+    spawn_app_with,
 };
 
 async fn admin_and_user(app: &TestApp) -> (Registered, Registered) {
@@ -306,6 +307,14 @@ async fn fifty_concurrent_decrements_on_stock_twenty_leave_exactly_zero() {
     assert_eq!(app.stock_of(&id).await, 0);
 }
 
+/// `request` signed as the order service signs its calls to the product service.
+fn as_order_service(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    request.header(
+        "x-service-token",
+        service_token("order-service", "product-service"),
+    )
+}
+
 /// The app with the product service also mounted publicly under `/direct/products-svc`
 /// (as if deployed on its own), to reach its private reservation endpoints.
 async fn app_with_direct_product_service() -> TestApp {
@@ -329,7 +338,7 @@ async fn app_with_direct_product_service() -> TestApp {
 #[tokio::test]
 async fn reserving_the_same_order_twice_changes_stock_once_and_release_is_idempotent() {
     let app = app_with_direct_product_service().await;
-    let (admin, user) = admin_and_user(&app).await;
+    let (admin, _) = admin_and_user(&app).await;
     let product = app
         .create_product(
             &admin,
@@ -340,10 +349,9 @@ async fn reserving_the_same_order_twice_changes_stock_once_and_release_is_idempo
     let body = json!({"orderId": "ord_1", "items": [{"productId": id, "quantity": 2}]});
     let reserve = || {
         app.send(
-            app.authed(
+            as_order_service(
                 app.client
                     .post(app.url("/direct/products-svc/reservations")),
-                &user.token,
             )
             .json(&body),
         )
@@ -353,11 +361,11 @@ async fn reserving_the_same_order_twice_changes_stock_once_and_release_is_idempo
     let second = reserve().await;
     let release_url = app.url("/direct/products-svc/reservations/ord_1/release");
     let released = app
-        .send(app.authed(app.client.post(&release_url), &user.token))
+        .send(as_order_service(app.client.post(&release_url)))
         .await;
     let stock_after_release = app.stock_of(id).await;
     let released_again = app
-        .send(app.authed(app.client.post(&release_url), &user.token))
+        .send(as_order_service(app.client.post(&release_url)))
         .await;
 
     assert_eq!(first.status, 201, "{}", first.text);
@@ -378,7 +386,7 @@ async fn reserving_the_same_order_twice_changes_stock_once_and_release_is_idempo
 #[tokio::test]
 async fn a_reservation_is_all_or_nothing() {
     let app = app_with_direct_product_service().await;
-    let (admin, user) = admin_and_user(&app).await;
+    let (admin, _) = admin_and_user(&app).await;
     let plenty = app
         .create_product(
             &admin,
@@ -399,15 +407,13 @@ async fn a_reservation_is_all_or_nothing() {
 
     let short = app
         .send(
-            app.authed(app.client.post(&url), &user.token)
-                .json(&json!({"orderId": "o1", "items": [
+            as_order_service(app.client.post(&url)).json(&json!({"orderId": "o1", "items": [
             {"productId": plenty, "quantity": 10}, {"productId": scarce, "quantity": 2}]})),
         )
         .await;
     let unknown = app
         .send(
-            app.authed(app.client.post(&url), &user.token)
-                .json(&json!({"orderId": "o2", "items": [
+            as_order_service(app.client.post(&url)).json(&json!({"orderId": "o2", "items": [
             {"productId": plenty, "quantity": 10}, {"productId": "prd_missing", "quantity": 1}]})),
         )
         .await;
@@ -421,4 +427,69 @@ async fn a_reservation_is_all_or_nothing() {
     assert_eq!(unknown.body["error"]["details"]["productId"], "prd_missing");
     assert_eq!(app.stock_of(plenty).await, 100);
     assert_eq!(app.stock_of(scarce).await, 1);
+}
+
+#[tokio::test]
+async fn reservations_answer_only_the_order_service_with_a_valid_service_token() {
+    // Arrange: the product service reachable directly, as if deployed on its own.
+    let app = app_with_direct_product_service().await;
+    let (admin, user) = admin_and_user(&app).await;
+    let product = app
+        .create_product(
+            &admin,
+            &json!({"name": "Lamp", "price": 2, "category": "home", "stock": 5}),
+        )
+        .await;
+    let body = json!({"orderId": "ord_x", "items": [{"productId": product["id"], "quantity": 5}]});
+    let url = app.url("/direct/products-svc/reservations");
+
+    // Act
+    let anonymous = app.send(app.client.post(&url).json(&body)).await;
+    let with_user_token = app
+        .send(app.authed(app.client.post(&url), &user.token).json(&body))
+        .await;
+    let addressed_elsewhere = app
+        .send(
+            app.client
+                .post(&url)
+                .header(
+                    "x-service-token",
+                    service_token("order-service", "notification-service"),
+                )
+                .json(&body),
+        )
+        .await;
+    let from_another_service = app
+        .send(
+            app.client
+                .post(&url)
+                .header(
+                    "x-service-token",
+                    service_token("user-service", "product-service"),
+                )
+                .json(&body),
+        )
+        .await;
+    let release = app
+        .send(
+            app.authed(
+                app.client
+                    .post(app.url("/direct/products-svc/reservations/ord_x/release")),
+                &user.token,
+            ),
+        )
+        .await;
+
+    // Assert
+    for answer in [
+        &anonymous,
+        &with_user_token,
+        &addressed_elsewhere,
+        &from_another_service,
+        &release,
+    ] {
+        assert_eq!(answer.status, 401, "{}", answer.text);
+        assert_eq!(answer.body["error"]["code"], "UNAUTHORIZED");
+    }
+    assert_eq!(app.stock_of(product["id"].as_str().expect("id")).await, 5);
 }
