@@ -50,6 +50,13 @@ pub const ROUTES: &[GatewayRoute] = &[
         Access::Anyone,
     ),
     route("POST", "/api/users/login", USER, "/login", Access::Anyone),
+    route(
+        "POST",
+        "/api/users/token/refresh",
+        USER,
+        "/token/refresh",
+        Access::User,
+    ),
     route("GET", "/api/users/me", USER, "/users/me", Access::User),
     route("GET", "/api/users", USER, "/users", Access::Admin),
     route("GET", "/api/products", PRODUCT, "/products", Access::Anyone),
@@ -139,7 +146,7 @@ mod tests {
             );
             assert!(route.public.starts_with("/api/"));
         }
-        assert_eq!(ROUTES.len(), 13);
+        assert_eq!(ROUTES.len(), 14);
     }
 
     #[test]

@@ -1,8 +1,43 @@
 //! User-service domain types: parsed once at the edge, valid everywhere after.
 
 use serde::Serialize;
+use unicode_normalization::UnicodeNormalization;
 
-/// A syntactically valid email address, trimmed; compared lower-cased.
+/// Characters that render as nothing or reorder text: controls, format characters (zero-width
+/// spaces and joiners, the soft hyphen, bidirectional overrides and isolates, BOM, tags) and
+/// fillers. In a name or an address they hide what is really there.
+fn is_invisible_or_bidi(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{FFF9}'..='\u{FFFB}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{E0000}'..='\u{E0FFF}'
+        )
+}
+
+/// The key two emails are compared by: compatibility-normalised (NFKC) and lower-cased, so
+/// `ADMIN@EXAMPLE.COM` and `admin@example.com` are one address.
+pub fn email_key(text: &str) -> String {
+    text.trim().to_lowercase().nfkc().collect()
+}
+
+/// A syntactically valid email address, trimmed; compared by [`email_key`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email {
     display: String,
@@ -16,6 +51,14 @@ impl Email {
         let trimmed = raw.trim();
         if trimmed.len() > Self::MAX_LEN {
             return Err("must be at most 254 characters");
+        }
+        if trimmed.chars().any(is_invisible_or_bidi) {
+            return Err("must not contain invisible or control characters");
+        }
+        // Compatibility forms (the Kelvin sign for K, fullwidth letters, ligatures) look like
+        // another address; only the normalised spelling is accepted.
+        if !unicode_normalization::is_nfkc(trimmed) {
+            return Err("must not contain look-alike (compatibility) characters");
         }
         let (local, domain) = trimmed
             .split_once('@')
@@ -38,7 +81,7 @@ impl Email {
         }
         Ok(Self {
             display: trimmed.to_string(),
-            normalized: trimmed.to_lowercase(),
+            normalized: email_key(trimmed),
         })
     }
 
@@ -91,8 +134,8 @@ impl Name {
         match trimmed.chars().count() {
             0 => Err("must not be empty"),
             n if n > Self::MAX_CHARS => Err("must be at most 100 characters"),
-            _ if trimmed.chars().any(char::is_control) => {
-                Err("must not contain control characters")
+            _ if trimmed.chars().any(is_invisible_or_bidi) => {
+                Err("must not contain invisible or control characters")
             }
             _ => Ok(Self(trimmed.to_string())),
         }
@@ -103,11 +146,12 @@ impl Name {
     }
 }
 
-/// Whether `email` is listed in the `admin_emails` variable (comma-separated, any case).
+/// Whether `email` is listed in the `admin_emails` variable (comma-separated, compared by
+/// [`email_key`]).
 pub fn is_admin_email(email: &Email, admin_emails: &str) -> bool {
     admin_emails
         .split(',')
-        .map(|entry| entry.trim().to_lowercase())
+        .map(email_key)
         .any(|entry| !entry.is_empty() && entry == email.normalized())
 }
 
@@ -177,6 +221,38 @@ mod tests {
         assert!(Name::parse(&"n".repeat(100)).is_ok());
         assert!(Name::parse(&"n".repeat(101)).is_err());
         assert!(Name::parse("a\u{0}b").is_err());
+    }
+
+    #[test]
+    fn look_alike_and_invisible_characters_are_refused_in_emails() {
+        for raw in [
+            "\u{212A}ate@example.com",
+            "ａdmin@example.com",
+            "ad\u{200B}min@example.com",
+            "admin@exa\u{202E}mple.com",
+            "\u{FEFF}admin@example.com",
+        ] {
+            assert!(Email::parse(raw).is_err(), "{raw:?} should be refused");
+        }
+        assert!(
+            Email::parse("jürgen@exämple.de").is_ok(),
+            "ordinary accents are fine"
+        );
+    }
+
+    #[test]
+    fn names_refuse_invisible_and_reordering_characters() {
+        for raw in ["An\u{200D}n", "\u{202E}nnA", "A\u{2066}nn", "Ann\u{E0041}"] {
+            assert!(Name::parse(raw).is_err(), "{raw:?} should be refused");
+        }
+        assert!(Name::parse("José Ñúñez").is_ok());
+    }
+
+    #[test]
+    fn email_keys_fold_case_and_compatibility_forms() {
+        assert_eq!(email_key(" Ann@Example.COM "), "ann@example.com");
+        assert_eq!(email_key("\u{212A}ate@x.io"), email_key("kate@x.io"));
+        assert_eq!(email_key("ｂob@x.io"), "bob@x.io");
     }
 
     #[test]

@@ -26,6 +26,32 @@ fn role_of(user: &User) -> Role {
     }
 }
 
+/// The role `admin_emails` gives this address now.
+fn role_for(email: &Email) -> Role {
+    let admin_emails = spin_sdk::variables::get("admin_emails").unwrap_or_default();
+    if is_admin_email(email, &admin_emails) {
+        Role::Admin
+    } else {
+        Role::User
+    }
+}
+
+/// `user` with the role `admin_emails` gives it now, stored when it changed: adding an address
+/// promotes and removing one demotes, at the next login, token refresh or profile read.
+fn with_current_role(db: &store::Database, user: User) -> Result<User, ApiError> {
+    let role = Email::parse(&user.email)
+        .map(|email| role_for(&email))
+        .unwrap_or(Role::User);
+    if role.as_str() == user.role {
+        return Ok(user);
+    }
+    storage::set_role(db, &user.id, role.as_str())?;
+    Ok(User {
+        role: role.as_str().to_string(),
+        ..user
+    })
+}
+
 fn token_for(user: &User) -> Result<String, ApiError> {
     token_keys()?
         .issue(&user.id, &user.email, &user.name, role_of(user))
@@ -47,12 +73,7 @@ pub async fn register(ctx: Rc<RequestContext>, _request: Request, _params: Param
         return Err(ApiError::internal("validated fields missing"));
     };
 
-    let admin_emails = spin_sdk::variables::get("admin_emails").unwrap_or_default();
-    let role = if is_admin_email(&email, &admin_emails) {
-        Role::Admin
-    } else {
-        Role::User
-    };
+    let role = role_for(&email);
     let password_hash =
         auth::hash_password(password.expose()).map_err(|e| ApiError::internal(e.0))?;
     let db = schema::open()?;
@@ -93,7 +114,7 @@ pub async fn login(ctx: Rc<RequestContext>, _request: Request, _params: Params) 
         .map_or(auth::decoy_hash(), |c| c.password_hash.as_str());
     let matches = auth::verify_password(password, hash);
     let user = match credentials {
-        Some(credentials) if matches => credentials.user,
+        Some(credentials) if matches => with_current_role(&db, credentials.user)?,
         _ => return Err(invalid()),
     };
     let token = token_for(&user)?;
@@ -111,7 +132,25 @@ pub async fn me(ctx: Rc<RequestContext>, _request: Request, _params: Params) -> 
     let user = storage::find_user(&db, &identity.user_id)?.ok_or_else(|| {
         ApiError::not_found("User not found").with_details(json!({ "userId": identity.user_id }))
     })?;
-    Ok(Reply::ok(&user, "Profile retrieved successfully"))
+    Ok(Reply::ok(
+        &with_current_role(&db, user)?,
+        "Profile retrieved successfully",
+    ))
+}
+
+/// `POST /token/refresh`: a fresh token for the caller's still-valid one, with the role
+/// `admin_emails` gives now; a deleted user gets 401.
+pub async fn refresh(ctx: Rc<RequestContext>, _request: Request, _params: Params) -> ApiResult {
+    let identity = ctx.identity()?;
+    let db = schema::open()?;
+    let user = storage::find_user(&db, &identity.user_id)?
+        .ok_or_else(|| ApiError::unauthorized("Invalid or expired token"))?;
+    let user = with_current_role(&db, user)?;
+    let token = token_for(&user)?;
+    Ok(Reply::ok(
+        &json!({ "user": user, "token": token }),
+        "Token refreshed",
+    ))
 }
 
 /// `GET /users` (admin): newest first, paginated.

@@ -28,6 +28,7 @@ pub fn routes() -> Routes {
     Routes::new()
         .post("/register", handlers::register)
         .post("/login", handlers::login)
+        .post("/token/refresh", handlers::refresh)
         .get("/users/me", handlers::me)
         .get("/users", handlers::list)
         .post("/auth/verify", handlers::verify)

@@ -119,3 +119,12 @@ pub fn list_users(db: &Database, page: PageRequest) -> Result<(Vec<User>, u64), 
         Ok((users_of(&rows), u64::try_from(total).unwrap_or(0)))
     })
 }
+
+/// Records the role `admin_emails` now gives a user.
+pub fn set_role(db: &Database, id: &str, role: &str) -> Result<(), ApiError> {
+    db.execute(
+        "UPDATE users SET role = ? WHERE id = ?",
+        &[Value::Text(role.to_string()), Value::Text(id.to_string())],
+    )
+    .map(drop)
+}

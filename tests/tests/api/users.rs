@@ -1,7 +1,7 @@
 //! The user rows of the contract, through the gateway.
 
 use serde_json::json;
-use storefront_tests::spawn_app;
+use storefront_tests::{AppOptions, spawn_app};
 
 #[tokio::test]
 async fn register_returns_the_user_and_a_token_without_the_password() {
@@ -297,4 +297,83 @@ async fn client_identity_headers_are_ignored() {
         .await;
 
     assert_eq!(answer.status, 401, "{}", answer.text);
+}
+
+#[tokio::test]
+async fn removing_an_address_from_admin_emails_demotes_at_the_next_login_and_refresh() {
+    // Arrange: an admin, then the deployment drops the address from admin_emails.
+    let app = spawn_app().await;
+    let admin = app.register("admin@example.com").await;
+    let app = app
+        .restart_with(AppOptions::default().variable("admin_emails", "boss@example.com"))
+        .await;
+
+    // Act
+    let refreshed = app
+        .send(app.authed(
+            app.client.post(app.url("/api/users/token/refresh")),
+            &admin.token,
+        ))
+        .await;
+    let login = app
+        .post_json(
+            "/api/users/login",
+            &json!({"email": "admin@example.com", "password": "correct-horse"}),
+        )
+        .await;
+    let token = login.body["data"]["token"].as_str().unwrap_or_default();
+    let create = app
+        .send(
+            app.authed(app.client.post(app.url("/api/products")), token)
+                .json(&json!({"name": "Pen", "price": 1, "category": "c"})),
+        )
+        .await;
+
+    // Assert
+    assert_eq!(refreshed.status, 200, "{}", refreshed.text);
+    assert_eq!(refreshed.body["data"]["user"]["role"], "user");
+    assert_eq!(login.status, 200, "{}", login.text);
+    assert_eq!(login.body["data"]["user"]["role"], "user");
+    assert_eq!(create.status, 403, "{}", create.text);
+}
+
+#[tokio::test]
+async fn a_token_refresh_needs_a_valid_token() {
+    let app = spawn_app().await;
+
+    let without = app
+        .send(app.client.post(app.url("/api/users/token/refresh")))
+        .await;
+    let forged = app
+        .send(app.authed(
+            app.client.post(app.url("/api/users/token/refresh")),
+            "a.b.c",
+        ))
+        .await;
+
+    assert_eq!(without.status, 401, "{}", without.text);
+    assert_eq!(forged.status, 401, "{}", forged.text);
+}
+
+#[tokio::test]
+async fn look_alike_and_invisible_characters_cannot_claim_an_address_or_hide_in_a_name() {
+    let app = spawn_app().await;
+    let app = &app;
+    let register = |email: &str, name: &str| {
+        let body = json!({"email": email, "password": "correct-horse", "name": name});
+        async move { app.post_json("/api/users/register", &body).await }
+    };
+
+    // The Kelvin sign (U+212A) and fullwidth letters look like `k` and `a`.
+    let kelvin = register("\u{212A}ate@example.com", "Kate").await;
+    let fullwidth = register("ａdmin@example.com", "Admin").await;
+    let zero_width = register("ad\u{200B}min@example.com", "Admin").await;
+    let reversed_name = register("eve@example.com", "\u{202E}nimda").await;
+
+    for answer in [&kelvin, &fullwidth, &zero_width] {
+        assert_eq!(answer.status, 400, "{}", answer.text);
+        assert!(answer.body["error"]["details"]["invalidFields"]["email"].is_string());
+    }
+    assert_eq!(reversed_name.status, 400, "{}", reversed_name.text);
+    assert!(reversed_name.body["error"]["details"]["invalidFields"]["name"].is_string());
 }
