@@ -4,9 +4,10 @@ use std::rc::Rc;
 
 use response_handler::{ApiError, ApiResult, Params, Reply, RequestContext};
 use serde_json::{Map, Value, json};
+use service_client::upstream_timeout;
 use spin_sdk::http::{Method, Request};
 
-use crate::upstreams::{UPSTREAMS, upstream_timeout};
+use crate::upstreams::UPSTREAMS;
 
 /// `GET /health`: every service checked at once, each bounded by the upstream timeout.
 pub async fn health(ctx: Rc<RequestContext>, _request: Request, _params: Params) -> ApiResult {

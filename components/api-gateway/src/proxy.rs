@@ -3,10 +3,10 @@
 use std::rc::Rc;
 
 use response_handler::{ApiError, ApiResult, Params, Reply, RequestContext};
+use service_client::upstream_timeout;
 use spin_sdk::http::Request;
 
 use crate::table::{Access, GatewayRoute, fill_path};
-use crate::upstreams::upstream_timeout;
 
 /// Headers that describe one connection, not the request, and never cross the gateway;
 /// `x-user-*` would let a client claim an identity, a client's `x-forwarded-for` a different

@@ -40,16 +40,6 @@ pub const NOTIFICATION: Upstream = Upstream {
 /// Every service, in the order of the `/health` map.
 pub const UPSTREAMS: [Upstream; 4] = [USER, PRODUCT, ORDER, NOTIFICATION];
 
-/// The `upstream_timeout_ms` variable (default 5000 ms).
-pub fn upstream_timeout() -> Duration {
-    let millis = spin_sdk::variables::get("upstream_timeout_ms")
-        .ok()
-        .and_then(|value| value.trim().parse::<u64>().ok())
-        .filter(|millis| *millis > 0)
-        .unwrap_or(5000);
-    Duration::from_millis(millis)
-}
-
 impl Upstream {
     pub fn client(&self, timeout: Duration) -> ServiceClient {
         ServiceClient::from_variable(self.component, self.url_variable, timeout)

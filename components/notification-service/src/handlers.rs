@@ -10,7 +10,9 @@ use serde_json::json;
 use service_client::ServiceClient;
 use spin_sdk::http::{Method, Request};
 
-use crate::domain::{IncomingEvent, Notification, notification_for};
+use contracts::events::{Event, EventPayload};
+
+use crate::domain::{Notification, notification_for};
 use crate::schema;
 use crate::storage;
 
@@ -19,7 +21,12 @@ const PRODUCERS: &[&str] = &["user-service", "product-service", "order-service"]
 
 /// `GET /health`: healthy when the service's database answers.
 pub async fn health(ctx: Rc<RequestContext>, _request: Request, _params: Params) -> ApiResult {
-    store::health_reply(ctx.config.name, schema::open().and_then(|db| db.ping()))
+    store::health_reply(
+        ctx.config.name,
+        schema::open()
+            .and_then(|db| db.ping())
+            .map(|()| serde_json::Value::Null),
+    )
 }
 
 /// `POST /events` (private: reachable only through service chaining): takes an event once.
@@ -31,17 +38,20 @@ pub async fn receive_event(
 ) -> ApiResult {
     ctx.calling_service(PRODUCERS)?;
     let body = ctx.json()?.clone();
-    let event: IncomingEvent = serde_json::from_value(body).map_err(|error| {
-        ApiError::validation("Invalid event", json!({ "reason": error.to_string() }))
-    })?;
+    let invalid =
+        |reason: String| ApiError::validation("Invalid event", json!({ "reason": reason }));
+    let event: Event = serde_json::from_value(body).map_err(|error| invalid(error.to_string()))?;
     if event.id.trim().is_empty() || event.event_type.trim().is_empty() {
         return Err(ApiError::validation(
             "Invalid event",
             json!({ "invalidFields": { "id": "required", "type": "required" } }),
         ));
     }
+    // A type this version does not know (a newer producer's) is taken and causes nothing.
+    let payload = EventPayload::parse(&event.event_type, event.data.clone())
+        .map_err(|error| invalid(error.to_string()))?;
     let db = schema::open()?;
-    let notification = notification_for(&event);
+    let notification = payload.as_ref().and_then(notification_for);
     match storage::accept_event(&db, &event, notification)? {
         None => Ok(Reply::ok(
             &json!({ "eventId": event.id, "duplicate": true }),

@@ -5,7 +5,9 @@ use serde_json::Value;
 use spin_sdk::sqlite::{QueryResult, Value as Sql};
 use store::Database;
 
-use crate::domain::{IncomingEvent, NewNotification, Notification};
+use contracts::events::Event;
+
+use crate::domain::{NewNotification, Notification};
 
 fn now() -> String {
     envelope::rfc3339_from_millis(envelope::now_millis())
@@ -36,7 +38,7 @@ fn notifications_of(result: &QueryResult) -> Vec<Notification> {
 /// `Ok(None)` when the event id was seen before (nothing changes).
 pub fn accept_event(
     db: &Database,
-    event: &IncomingEvent,
+    event: &Event,
     notification: Option<NewNotification>,
 ) -> Result<Option<Option<Notification>>, ApiError> {
     db.transaction(|db| {

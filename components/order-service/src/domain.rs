@@ -1,5 +1,6 @@
 //! Order-service domain: the order request parsed into types, and totals in exact cents.
 
+use contracts::reservations::ReservedLine;
 use money::Cents;
 use response_handler::{ApiError, Fields};
 use serde::{Deserialize, Serialize};
@@ -158,18 +159,18 @@ pub struct PricedLine {
     pub total_price_cents: i64,
 }
 
-/// Prices each line and the order in exact cents; `None` on (absurd) overflow.
-pub fn price_lines(reserved: &[(String, String, i64, i64)]) -> Option<(Vec<PricedLine>, Cents)> {
+/// Prices each reserved line and the order in exact cents; `None` on (absurd) overflow.
+pub fn price_lines(reserved: &[ReservedLine]) -> Option<(Vec<PricedLine>, Cents)> {
     let mut total = Cents::from_cents(0);
     let mut lines = Vec::with_capacity(reserved.len());
-    for (product_id, product_name, quantity, unit_price_cents) in reserved {
-        let line_total = Cents::from_cents(*unit_price_cents).times(*quantity)?;
+    for line in reserved {
+        let line_total = Cents::from_cents(line.unit_price_cents).times(line.quantity)?;
         total = total.plus(line_total)?;
         lines.push(PricedLine {
-            product_id: product_id.clone(),
-            product_name: product_name.clone(),
-            quantity: *quantity,
-            unit_price_cents: *unit_price_cents,
+            product_id: line.product_id.clone(),
+            product_name: line.product_name.clone(),
+            quantity: line.quantity,
+            unit_price_cents: line.unit_price_cents,
             total_price_cents: line_total.cents(),
         });
     }
@@ -302,16 +303,23 @@ mod tests {
         );
     }
 
+    fn reserved(product_id: &str, quantity: i64, unit_price_cents: i64) -> ReservedLine {
+        ReservedLine {
+            product_id: product_id.into(),
+            product_name: product_id.to_uppercase(),
+            quantity,
+            unit_price_cents,
+        }
+    }
+
     #[test]
     fn totals_are_exact_cents() {
-        let (lines, total) = price_lines(&[
-            ("p1".into(), "A".into(), 3, 1999),
-            ("p2".into(), "B".into(), 1, 1),
-        ])
-        .expect("no overflow");
+        let (lines, total) =
+            price_lines(&[reserved("p1", 3, 1999), reserved("p2", 1, 1)]).expect("no overflow");
         assert_eq!(lines[0].total_price_cents, 5997);
+        assert_eq!(lines[0].product_name, "P1");
         assert_eq!(total.cents(), 5998);
-        assert!(price_lines(&[("p".into(), "X".into(), i64::MAX, 2)]).is_none());
+        assert!(price_lines(&[reserved("p", i64::MAX, 2)]).is_none());
     }
 
     #[test]

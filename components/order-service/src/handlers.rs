@@ -3,128 +3,213 @@
 use std::rc::Rc;
 use std::time::Duration;
 
+use contracts::reservations::{
+    RESERVE_PATH, Reservation, ReservationLine, ReservationRequest, release_path,
+};
 use envelope::ErrorCode;
 use response_handler::{
     ApiError, ApiResult, Identity, PageRequest, Params, Query, Reply, RequestContext, pagination,
 };
-use serde::Deserialize;
 use serde_json::json;
 use service_client::{ServiceClient, upstream_error};
 use spin_sdk::http::{Method, Request};
+use store::Database;
 
 use crate::domain::{OrderRequest, body_fingerprint, parse_idempotency_key, price_lines};
 use crate::schema;
 use crate::storage::{self, KeyClaim, OrderView};
 
-/// `GET /health`: healthy when the service's database answers.
+/// `GET /health`: healthy when the service's database answers. Probes call it even when
+/// no client does, so it also releases abandoned order attempts.
 pub async fn health(ctx: Rc<RequestContext>, _request: Request, _params: Params) -> ApiResult {
-    store::health_reply(ctx.config.name, schema::open().and_then(|db| db.ping()))
+    release_abandoned_later(&ctx);
+    outbox::health_reply(ctx.config.name, schema::open())
 }
 
 fn product_service() -> ServiceClient {
-    let millis = spin_sdk::variables::get("upstream_timeout_ms")
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .filter(|m| *m > 0)
-        .unwrap_or(5000);
     ServiceClient::from_variable(
         "product-service",
         "product_service_url",
-        Duration::from_millis(millis),
+        service_client::upstream_timeout(),
     )
 }
 
-/// What the product service answers to a reservation.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Reserved {
-    items: Vec<ReservedItem>,
+/// How long an order attempt may take before a later request treats it as abandoned and
+/// gives its stock back: three upstream timeouts (the reservation, its release, slack) and a
+/// second. An attempt still running then is refused at the end instead of placed.
+fn intent_lease() -> Duration {
+    service_client::upstream_timeout() * 3 + Duration::from_secs(1)
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ReservedItem {
-    product_id: String,
-    product_name: String,
-    quantity: i64,
-    unit_price_cents: i64,
+fn millis_from_now(duration: Duration) -> i64 {
+    envelope::now_millis().saturating_add(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// Gives the reservation of `order_id` back; logged if even that fails.
-async fn release(ctx: &RequestContext, products: &ServiceClient, order_id: &str) {
-    let path = format!("/reservations/{order_id}/release");
-    match products.send(ctx, Method::Post, &path, &[], None).await {
-        Ok(answer) if answer.is_success() => {}
-        outcome => ctx.logger.error(
-            "could not release a reservation; stock stays held for this order",
-            json!({ "orderId": order_id, "outcome": format!("{:?}", outcome.map(|a| a.status)) }),
-        ),
+/// Why a reservation did not happen.
+enum NotReserved {
+    /// The product service answered no: nothing was reserved.
+    Refused(ApiError),
+    /// No clear answer (a timeout, a 5xx): something may have been reserved.
+    Unknown(ApiError),
+}
+
+/// Reserves every line of the order at the product service.
+async fn reserve(
+    ctx: &RequestContext,
+    products: &ServiceClient,
+    request: &ReservationRequest,
+) -> Result<Reservation, NotReserved> {
+    let body = serde_json::to_vec(request)
+        .map_err(|error| NotReserved::Refused(ApiError::internal(error)))?;
+    let answer = products
+        .send(ctx, Method::Post, RESERVE_PATH, &[], Some(body))
+        .await
+        .map_err(NotReserved::Unknown)?;
+    if answer.is_success() {
+        return answer
+            .data::<Reservation>(products.service)
+            .map_err(NotReserved::Unknown);
+    }
+    let error = upstream_error(products.service, &answer);
+    if answer.status >= 500 {
+        return Err(NotReserved::Unknown(error));
+    }
+    Err(NotReserved::Refused(match error.code {
+        ErrorCode::NotFound => {
+            ApiError::validation("Unknown product", error.details.unwrap_or(json!({})))
+        }
+        _ => error,
+    }))
+}
+
+/// Gives the reservation of `order_id` back (or leaves a tombstone if there was none) and
+/// closes its intent. If the release fails the intent stays open, and a later request
+/// releases it.
+async fn release_and_close(
+    ctx: &RequestContext,
+    db: &Database,
+    products: &ServiceClient,
+    order_id: &str,
+) {
+    let released = match products
+        .send(ctx, Method::Post, &release_path(order_id), &[], None)
+        .await
+    {
+        Ok(answer) if answer.is_success() => true,
+        outcome => {
+            ctx.logger.error(
+                "could not release a reservation; a later request will retry",
+                json!({ "orderId": order_id, "outcome": format!("{:?}", outcome.map(|a| a.status)) }),
+            );
+            false
+        }
+    };
+    if released && let Err(error) = storage::close_intent(db, order_id) {
+        ctx.logger.error(
+            "could not close an order intent",
+            json!({ "orderId": order_id, "cause": error.to_string() }),
+        );
     }
 }
 
-/// Reserves stock (prices and names come from the product service), then writes the order.
-/// Any failure after the reservation releases it, so no stock is lost.
+/// Places an order as a saga: the intent is recorded first, then stock is reserved (names
+/// and prices come from the product service), then the order, its `order.created` event, the
+/// intent's end and the idempotency key's outcome are written in one transaction. Any
+/// failure after the reservation gives it back. A crash anywhere leaves an open intent,
+/// which a later request releases ([`release_abandoned_later`]), so no stock stays taken by
+/// an order that does not exist.
 async fn place_order(
     ctx: &RequestContext,
+    db: &Database,
     identity: &Identity,
     order: OrderRequest,
+    key: Option<&str>,
 ) -> Result<OrderView, ApiError> {
     let order_id = format!("ord_{}", uuid::Uuid::new_v4().simple());
     let products = product_service();
-    let body = json!({ "orderId": order_id, "items": order.lines })
-        .to_string()
-        .into_bytes();
-    let answer = match products
-        .send(ctx, Method::Post, "/reservations", &[], Some(body))
-        .await
-    {
-        Ok(answer) => answer,
-        Err(error) => {
+    storage::open_intent(
+        db,
+        &order_id,
+        &identity.user_id,
+        millis_from_now(intent_lease()),
+    )?;
+    let request = ReservationRequest {
+        order_id: order_id.clone(),
+        items: order
+            .lines
+            .iter()
+            .map(|line| ReservationLine {
+                product_id: line.product_id.clone(),
+                quantity: line.quantity,
+            })
+            .collect(),
+    };
+    let reservation = match reserve(ctx, &products, &request).await {
+        Ok(reservation) => reservation,
+        Err(NotReserved::Refused(error)) => {
+            if let Err(close) = storage::close_intent(db, &order_id) {
+                ctx.logger.error(
+                    "could not close an order intent",
+                    json!({ "orderId": order_id, "cause": close.to_string() }),
+                );
+            }
+            return Err(error);
+        }
+        Err(NotReserved::Unknown(error)) => {
             // The reservation may have committed before the failure: undo it if so.
-            release(ctx, &products, &order_id).await;
+            release_and_close(ctx, db, &products, &order_id).await;
             return Err(error);
         }
     };
-    if !answer.is_success() {
-        let error = upstream_error("product-service", &answer);
-        return Err(match error.code {
-            ErrorCode::NotFound => {
-                ApiError::validation("Unknown product", error.details.unwrap_or(json!({})))
-            }
-            _ => error,
+    let written = price_lines(&reservation.items)
+        .ok_or_else(|| ApiError::unprocessable("Order total is too large"))
+        .and_then(|(lines, total)| {
+            storage::insert_order(
+                db,
+                &storage::NewOrder {
+                    order_id: &order_id,
+                    user_id: &identity.user_id,
+                    lines: &lines,
+                    total,
+                    address: &order.shipping_address,
+                    idempotency_key: key,
+                },
+            )
         });
-    }
-    let written = async {
-        let reserved: Reserved = answer.data("product-service")?;
-        let tuples: Vec<_> = reserved
-            .items
-            .into_iter()
-            .map(|item| {
-                (
-                    item.product_id,
-                    item.product_name,
-                    item.quantity,
-                    item.unit_price_cents,
-                )
-            })
-            .collect();
-        let (lines, total) = price_lines(&tuples)
-            .ok_or_else(|| ApiError::unprocessable("Order total is too large"))?;
-        let db = schema::open()?;
-        storage::insert_order(
-            &db,
-            &order_id,
-            &identity.user_id,
-            &lines,
-            total,
-            &order.shipping_address,
-        )
-    }
-    .await;
     if written.is_err() {
-        release(ctx, &products, &order_id).await;
+        release_and_close(ctx, db, &products, &order_id).await;
     }
     written
+}
+
+/// After the response: gives back the stock of order attempts abandoned by a crash or a
+/// timeout (a few per request), then delivers pending events.
+fn release_abandoned_later(ctx: &Rc<RequestContext>) {
+    let ctx_for_work = ctx.clone();
+    ctx.after_response(async move {
+        let ctx = ctx_for_work;
+        let Ok(db) = schema::open() else {
+            return;
+        };
+        let now = envelope::now_millis();
+        match storage::claim_abandoned_intents(&db, now, millis_from_now(intent_lease())) {
+            Ok(abandoned) => {
+                let products = product_service();
+                for order_id in abandoned {
+                    ctx.logger.warn(
+                        "releasing the stock of an abandoned order attempt",
+                        json!({ "orderId": order_id }),
+                    );
+                    release_and_close(&ctx, &db, &products, &order_id).await;
+                }
+            }
+            Err(error) => ctx.logger.error(
+                "could not look for abandoned order attempts",
+                json!({ "cause": error.to_string() }),
+            ),
+        }
+        outbox::deliver_pending(&ctx, &db).await;
+    });
 }
 
 /// `POST /orders`: all or nothing, exact cents, optional `Idempotency-Key`.
@@ -142,8 +227,16 @@ pub async fn create(ctx: Rc<RequestContext>, _request: Request, _params: Params)
         })?),
     };
     let db = schema::open()?;
+    release_abandoned_later(&ctx);
     if let Some(key) = &key {
-        match storage::claim_key(&db, &identity.user_id, key, &body_fingerprint(body))? {
+        let claim = storage::claim_key(
+            &db,
+            &identity.user_id,
+            key,
+            &body_fingerprint(body),
+            millis_from_now(intent_lease()),
+        )?;
+        match claim {
             KeyClaim::Claimed => {}
             KeyClaim::Completed { status, data } => {
                 return Ok(Reply::ok(&data, "Order created successfully")
@@ -162,34 +255,23 @@ pub async fn create(ctx: Rc<RequestContext>, _request: Request, _params: Params)
             }
         }
     }
-    let placed = place_order(&ctx, &identity, order).await;
-    if let Some(key) = &key {
-        let recorded = match &placed {
-            Ok(view) => serde_json::to_value(view)
-                .map_err(ApiError::internal)
-                .and_then(|data| storage::complete_key(&db, &identity.user_id, key, 201, &data)),
-            Err(_) => storage::abandon_key(&db, &identity.user_id, key),
-        };
-        if let Err(error) = recorded {
-            ctx.logger.error(
-                "could not record the idempotency key outcome",
-                json!({ "cause": error.to_string() }),
-            );
-        }
+    let placed = place_order(&ctx, &db, &identity, order, key.as_deref()).await;
+    if placed.is_err()
+        && let Some(key) = &key
+        && let Err(error) = storage::abandon_key(&db, &identity.user_id, key)
+    {
+        ctx.logger.error(
+            "could not free the idempotency key of a failed order",
+            json!({ "cause": error.to_string() }),
+        );
     }
-    let view = placed?;
-    let ctx_for_work = ctx.clone();
-    ctx.after_response(async move {
-        if let Ok(db) = schema::open() {
-            outbox::deliver_pending(&ctx_for_work, &db).await;
-        }
-    });
-    Ok(Reply::created(&view, "Order created successfully"))
+    Ok(Reply::created(&placed?, "Order created successfully"))
 }
 
 /// `GET /orders`: the caller's orders, newest first.
 pub async fn list(ctx: Rc<RequestContext>, request: Request, _params: Params) -> ApiResult {
     let identity = ctx.identity()?;
+    release_abandoned_later(&ctx);
     let page = PageRequest::parse(&Query::from_uri(request.uri()), 20, 100)?;
     let db = schema::open()?;
     let (orders, total) = storage::list_orders(&db, &identity.user_id, page)?;

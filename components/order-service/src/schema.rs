@@ -67,6 +67,24 @@ pub const MIGRATIONS: &[Migration] = &[
             "CREATE INDEX orders_idempotency_keys_created ON orders_idempotency_keys (created_at)",
         ],
     },
+    outbox::retry_migration(8),
+    Migration {
+        version: 9,
+        description: "order intents, and leases on idempotency keys",
+        statements: &[
+            "CREATE TABLE orders_intents (
+                order_id TEXT PRIMARY KEY,
+                user_id TEXT NOT NULL,
+                status TEXT NOT NULL
+                    CHECK (status IN ('reserving', 'releasing', 'placed', 'released')),
+                created_at TEXT NOT NULL,
+                retry_at INTEGER NOT NULL
+            )",
+            "CREATE INDEX orders_intents_open ON orders_intents (retry_at)
+             WHERE status IN ('reserving', 'releasing')",
+            "ALTER TABLE orders_idempotency_keys ADD COLUMN claimed_until INTEGER NOT NULL DEFAULT 0",
+        ],
+    },
 ];
 
 /// Opens the database, migrating it on first use.

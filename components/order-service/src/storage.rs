@@ -1,5 +1,6 @@
 //! Orders, their items and idempotency keys in SQLite (label `orders`).
 
+use contracts::events::{EventPayload, OrderCreated};
 use money::Cents;
 use response_handler::{ApiError, PageRequest};
 use serde::Serialize;
@@ -52,34 +53,63 @@ fn item_view(line: &PricedLine) -> ItemView {
     }
 }
 
-/// Writes the order, its items and `order.created` in one transaction.
-pub fn insert_order(
-    db: &Database,
-    order_id: &str,
-    user_id: &str,
-    lines: &[PricedLine],
-    total: Cents,
-    address: &ShippingAddress,
-) -> Result<OrderView, ApiError> {
+/// An order to write, with the reservation already made.
+#[derive(Debug)]
+pub struct NewOrder<'a> {
+    pub order_id: &'a str,
+    pub user_id: &'a str,
+    pub lines: &'a [PricedLine],
+    pub total: Cents,
+    pub address: &'a ShippingAddress,
+    /// The `Idempotency-Key` this request claimed, completed in the same transaction.
+    pub idempotency_key: Option<&'a str>,
+}
+
+/// Writes the order, its items, `order.created`, the end of its intent and the outcome of
+/// its idempotency key in one transaction: after a crash, either all of them exist or none.
+/// An intent that a later request has meanwhile taken as abandoned (it is giving the stock
+/// back) is not placed: 503, and the caller releases too.
+pub fn insert_order(db: &Database, new: &NewOrder<'_>) -> Result<OrderView, ApiError> {
     let created_at = now();
-    let address_json = serde_json::to_value(address).map_err(ApiError::internal)?;
+    let address_json = serde_json::to_value(new.address).map_err(ApiError::internal)?;
+    let view = OrderView {
+        id: new.order_id.to_string(),
+        order_id: new.order_id.to_string(),
+        user_id: new.user_id.to_string(),
+        status: "pending".into(),
+        total_amount: new.total.to_json_number(),
+        items: new.lines.iter().map(item_view).collect(),
+        shipping_address: address_json.clone(),
+        created_at: created_at.clone(),
+    };
     db.transaction(|db| {
+        let placed = db.execute(
+            "UPDATE orders_intents SET status = 'placed' WHERE order_id = ? AND status = 'reserving'
+             RETURNING order_id",
+            &[Sql::Text(new.order_id.to_string())],
+        )?;
+        if placed.rows.is_empty() {
+            return Err(ApiError::service_unavailable(
+                "The order took too long and was cancelled; no stock was taken",
+            )
+            .with_details(json!({ "orderId": new.order_id })));
+        }
         db.execute(
             "INSERT INTO orders (id, user_id, status, total_cents, shipping_address, created_at) VALUES (?, ?, 'pending', ?, ?, ?)",
             &[
-                Sql::Text(order_id.to_string()),
-                Sql::Text(user_id.to_string()),
-                Sql::Integer(total.cents()),
+                Sql::Text(new.order_id.to_string()),
+                Sql::Text(new.user_id.to_string()),
+                Sql::Integer(new.total.cents()),
                 Sql::Text(address_json.to_string()),
                 Sql::Text(created_at.clone()),
             ],
         )?;
-        for (position, line) in lines.iter().enumerate() {
+        for (position, line) in new.lines.iter().enumerate() {
             db.execute(
                 "INSERT INTO orders_items (order_id, position, product_id, product_name, quantity, unit_price_cents, total_price_cents)
                  VALUES (?, ?, ?, ?, ?, ?, ?)",
                 &[
-                    Sql::Text(order_id.to_string()),
+                    Sql::Text(new.order_id.to_string()),
                     Sql::Integer(i64::try_from(position).unwrap_or(i64::MAX)),
                     Sql::Text(line.product_id.clone()),
                     Sql::Text(line.product_name.clone()),
@@ -91,28 +121,95 @@ pub fn insert_order(
         }
         outbox::record(
             db,
-            "order.created",
             "order-service",
-            &json!({
-                "orderId": order_id,
-                "userId": user_id,
-                "totalAmount": total.to_json_number(),
-                "itemCount": lines.len(),
+            &EventPayload::OrderCreated(OrderCreated {
+                order_id: new.order_id.to_string(),
+                user_id: new.user_id.to_string(),
+                total_amount: new.total.to_json_number(),
+                item_count: new.lines.len(),
             }),
         )?;
+        if let Some(key) = new.idempotency_key {
+            let data = serde_json::to_string(&view).map_err(ApiError::internal)?;
+            db.execute(
+                "UPDATE orders_idempotency_keys SET status = 'done', response_status = 201, response_data = ?
+                 WHERE user_id = ? AND key = ?",
+                &[Sql::Text(data), Sql::Text(new.user_id.into()), Sql::Text(key.into())],
+            )?;
+        }
         Ok(())
     })?;
-    Ok(OrderView {
-        id: order_id.to_string(),
-        order_id: order_id.to_string(),
-        user_id: user_id.to_string(),
-        status: "pending".into(),
-        total_amount: total.to_json_number(),
-        items: lines.iter().map(item_view).collect(),
-        shipping_address: address_json,
-        created_at,
-    })
+    Ok(view)
 }
+
+/// Records that an order attempt is about to reserve stock, before it does. Until it is
+/// placed or closed, a request after `retry_at` (epoch milliseconds) may take it as abandoned.
+pub fn open_intent(
+    db: &Database,
+    order_id: &str,
+    user_id: &str,
+    retry_at: i64,
+) -> Result<(), ApiError> {
+    db.execute(
+        "INSERT INTO orders_intents (order_id, user_id, status, created_at, retry_at)
+         VALUES (?, ?, 'reserving', ?, ?)",
+        &[
+            Sql::Text(order_id.to_string()),
+            Sql::Text(user_id.to_string()),
+            Sql::Text(now()),
+            Sql::Integer(retry_at),
+        ],
+    )
+    .map(drop)
+}
+
+/// Marks an intent done without an order: its stock was never taken or has been given back.
+pub fn close_intent(db: &Database, order_id: &str) -> Result<(), ApiError> {
+    db.execute(
+        "UPDATE orders_intents SET status = 'released'
+         WHERE order_id = ? AND status IN ('reserving', 'releasing')",
+        &[Sql::Text(order_id.to_string())],
+    )
+    .map(drop)
+}
+
+/// Takes up to a few intents that are neither placed nor closed and whose time has passed
+/// (their request crashed or gave up), marks them `releasing` so that their own request can
+/// no longer place them, and holds them until `retry_at`. Returns their order ids.
+pub fn claim_abandoned_intents(
+    db: &Database,
+    now_millis: i64,
+    retry_at: i64,
+) -> Result<Vec<String>, ApiError> {
+    let open = "status IN ('reserving', 'releasing') AND retry_at <= ?1";
+    // A read first: the common case (nothing abandoned) takes no write lock.
+    let any = db.execute(
+        &format!("SELECT 1 FROM orders_intents WHERE {open} LIMIT 1"),
+        &[Sql::Integer(now_millis)],
+    )?;
+    if any.rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let claimed = db.execute(
+        &format!(
+            "UPDATE orders_intents SET status = 'releasing', retry_at = ?2 WHERE order_id IN (
+                 SELECT order_id FROM orders_intents WHERE {open} ORDER BY retry_at LIMIT ?3)
+             RETURNING order_id"
+        ),
+        &[
+            Sql::Integer(now_millis),
+            Sql::Integer(retry_at),
+            Sql::Integer(ABANDONED_PER_REQUEST),
+        ],
+    )?;
+    Ok(claimed
+        .rows()
+        .filter_map(|row| row.get::<&str>("order_id").map(str::to_string))
+        .collect())
+}
+
+/// How many abandoned intents one request releases at most.
+const ABANDONED_PER_REQUEST: i64 = 10;
 
 fn items_of(db: &Database, order_id: &str) -> Result<Vec<ItemView>, ApiError> {
     let rows = db.execute(
@@ -203,29 +300,34 @@ pub enum KeyClaim {
     Mismatch,
 }
 
-/// Claims `(user, key)` for a request body; the primary key decides between racers.
+/// Claims `(user, key)` for a request body until `lease_until` (epoch milliseconds); the
+/// primary key decides between racers. A claim still `in_progress` after its lease belongs to
+/// a request that died (the order and the key's outcome are written together, so it placed
+/// no order) and is taken over.
 pub fn claim_key(
     db: &Database,
     user_id: &str,
     key: &str,
     fingerprint: &str,
+    lease_until: i64,
 ) -> Result<KeyClaim, ApiError> {
-    let cutoff =
-        envelope::rfc3339_from_millis(envelope::now_millis() - IDEMPOTENCY_RETENTION_MILLIS);
+    let now_millis = envelope::now_millis();
+    let cutoff = envelope::rfc3339_from_millis(now_millis - IDEMPOTENCY_RETENTION_MILLIS);
     db.execute(
         "DELETE FROM orders_idempotency_keys WHERE created_at < ?",
         &[Sql::Text(cutoff)],
     )?;
     let claimed = db.execute(
-        "INSERT INTO orders_idempotency_keys (user_id, key, fingerprint, status, created_at) VALUES (?, ?, ?, 'in_progress', ?)
+        "INSERT INTO orders_idempotency_keys (user_id, key, fingerprint, status, created_at, claimed_until)
+         VALUES (?, ?, ?, 'in_progress', ?, ?)
          ON CONFLICT (user_id, key) DO NOTHING RETURNING key",
-        &[Sql::Text(user_id.into()), Sql::Text(key.into()), Sql::Text(fingerprint.into()), Sql::Text(now())],
+        &[Sql::Text(user_id.into()), Sql::Text(key.into()), Sql::Text(fingerprint.into()), Sql::Text(now()), Sql::Integer(lease_until)],
     )?;
     if !claimed.rows.is_empty() {
         return Ok(KeyClaim::Claimed);
     }
     let existing = db.execute(
-        "SELECT fingerprint, status, response_status, response_data FROM orders_idempotency_keys WHERE user_id = ? AND key = ?",
+        "SELECT fingerprint, status, response_status, response_data, claimed_until FROM orders_idempotency_keys WHERE user_id = ? AND key = ?",
         &[Sql::Text(user_id.into()), Sql::Text(key.into())],
     )?;
     let Some(row) = existing.rows().next() else {
@@ -236,7 +338,25 @@ pub fn claim_key(
         return Ok(KeyClaim::Mismatch);
     }
     if row.get::<&str>("status") != Some("done") {
-        return Ok(KeyClaim::InProgress);
+        if row.get::<i64>("claimed_until").unwrap_or(0) > now_millis {
+            return Ok(KeyClaim::InProgress);
+        }
+        let taken = db.execute(
+            "UPDATE orders_idempotency_keys SET claimed_until = ?
+             WHERE user_id = ? AND key = ? AND status = 'in_progress' AND claimed_until <= ?
+             RETURNING key",
+            &[
+                Sql::Integer(lease_until),
+                Sql::Text(user_id.into()),
+                Sql::Text(key.into()),
+                Sql::Integer(now_millis),
+            ],
+        )?;
+        return Ok(if taken.rows.is_empty() {
+            KeyClaim::InProgress
+        } else {
+            KeyClaim::Claimed
+        });
     }
     let status = row
         .get::<i64>("response_status")
@@ -247,21 +367,6 @@ pub fn claim_key(
         .and_then(|d| serde_json::from_str(d).ok())
         .unwrap_or(Value::Null);
     Ok(KeyClaim::Completed { status, data })
-}
-
-/// Stores the response of a claimed key for replays.
-pub fn complete_key(
-    db: &Database,
-    user_id: &str,
-    key: &str,
-    status: u16,
-    data: &Value,
-) -> Result<(), ApiError> {
-    db.execute(
-        "UPDATE orders_idempotency_keys SET status = 'done', response_status = ?, response_data = ? WHERE user_id = ? AND key = ?",
-        &[Sql::Integer(i64::from(status)), Sql::Text(data.to_string()), Sql::Text(user_id.into()), Sql::Text(key.into())],
-    )
-    .map(drop)
 }
 
 /// Forgets a claimed key whose request failed, so the client may retry with it.

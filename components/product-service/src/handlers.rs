@@ -12,7 +12,9 @@ use crate::domain::{
     Cents, Quantity, StockOperation, bounded_text, fts_query, parse_initial_stock,
 };
 use crate::schema;
-use crate::storage::{self, ListFilter, NewProduct, ReservationLine};
+use contracts::reservations::ReservationLine;
+
+use crate::storage::{self, ListFilter, NewProduct};
 
 /// Lines one reservation may hold (the order service allows 50).
 const MAX_RESERVATION_LINES: usize = 50;
@@ -22,7 +24,7 @@ const RESERVING_SERVICES: &[&str] = &["order-service"];
 
 /// `GET /health`: healthy when the service's database answers.
 pub async fn health(ctx: Rc<RequestContext>, _request: Request, _params: Params) -> ApiResult {
-    store::health_reply(ctx.config.name, schema::open().and_then(|db| db.ping()))
+    outbox::health_reply(ctx.config.name, schema::open())
 }
 
 fn price_bound(
@@ -226,9 +228,6 @@ pub async fn release(ctx: Rc<RequestContext>, _request: Request, params: Params)
     ctx.calling_service(RESERVING_SERVICES)?;
     let order_id = params.get("orderId").unwrap_or_default();
     let db = schema::open()?;
-    let status = storage::release(&db, order_id)?;
-    Ok(Reply::ok(
-        &json!({ "orderId": order_id, "status": status }),
-        "Reservation released",
-    ))
+    let released = storage::release(&db, order_id)?;
+    Ok(Reply::ok(&released, "Reservation released"))
 }

@@ -80,6 +80,7 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "reservations named after the service",
         statements: &["ALTER TABLE reservations RENAME TO products_reservations"],
     },
+    outbox::retry_migration(9),
 ];
 
 /// Opens the database, migrating it on first use.

@@ -1,8 +1,12 @@
 //! Product rows, stock and reservations in SQLite (label `products`). Every stock change is
 //! one conditional UPDATE (never read-then-write), so concurrent changes cannot oversell.
 
+use contracts::events::{EventPayload, ProductCreated};
+use contracts::reservations::{
+    Released, Reservation, ReservationLine, ReservationStatus, ReservedLine,
+};
 use response_handler::{ApiError, PageRequest};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 use spin_sdk::sqlite::{QueryResult, Value};
 use store::Database;
@@ -65,9 +69,13 @@ pub fn insert(db: &Database, new: NewProduct) -> Result<Product, ApiError> {
         )?;
         outbox::record(
             db,
-            "product.created",
             "product-service",
-            &json!({ "productId": id, "name": new.name, "category": new.category, "price": new.price.to_json_number() }),
+            &EventPayload::ProductCreated(ProductCreated {
+                product_id: id.clone(),
+                name: new.name.clone(),
+                category: new.category.clone(),
+                price: new.price.to_json_number(),
+            }),
         )?;
         Ok(())
     })?;
@@ -207,33 +215,6 @@ pub fn change_stock(
     }
 }
 
-/// One line of a reservation request.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct ReservationLine {
-    pub product_id: String,
-    pub quantity: i64,
-}
-
-/// One reserved line, with the authoritative name and price.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct ReservedLine {
-    pub product_id: String,
-    pub product_name: String,
-    pub quantity: i64,
-    pub unit_price_cents: i64,
-}
-
-/// The stored outcome of a reservation.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct Reservation {
-    pub order_id: String,
-    pub status: String,
-    pub items: Vec<ReservedLine>,
-}
-
 fn stored_reservation(db: &Database, order_id: &str) -> Result<Option<Reservation>, ApiError> {
     let result = db.execute(
         "SELECT status, items FROM products_reservations WHERE order_id = ?",
@@ -244,15 +225,20 @@ fn stored_reservation(db: &Database, order_id: &str) -> Result<Option<Reservatio
     };
     let items = serde_json::from_str(row.get::<&str>("items").unwrap_or("[]"))
         .map_err(ApiError::internal)?;
+    let status = match row.get::<&str>("status") {
+        Some("released") => ReservationStatus::Released,
+        _ => ReservationStatus::Reserved,
+    };
     Ok(Some(Reservation {
         order_id: order_id.to_string(),
-        status: row.get::<&str>("status").unwrap_or("reserved").to_string(),
+        status,
         items,
     }))
 }
 
 /// Reserves every line or none, in one transaction; a second call for the same order
-/// returns the first outcome and changes nothing. `Ok((reservation, created))`.
+/// returns the first outcome and changes nothing. `Ok((reservation, created))`. An order
+/// released before (even one never reserved: a tombstone) is refused with 409.
 pub fn reserve(
     db: &Database,
     order_id: &str,
@@ -260,7 +246,7 @@ pub fn reserve(
 ) -> Result<(Reservation, bool), ApiError> {
     db.transaction(|db| {
         if let Some(existing) = stored_reservation(db, order_id)? {
-            if existing.status == "released" {
+            if existing.status == ReservationStatus::Released {
                 return Err(ApiError::conflict("This order's reservation was released")
                     .with_details(json!({ "orderId": order_id })));
             }
@@ -308,39 +294,55 @@ pub fn reserve(
             ],
         )?;
         Ok((
-            Reservation { order_id: order_id.to_string(), status: "reserved".into(), items: reserved },
+            Reservation {
+                order_id: order_id.to_string(),
+                status: ReservationStatus::Reserved,
+                items: reserved,
+            },
             true,
         ))
     })
 }
 
-/// Gives a reservation's stock back, once; releasing again (or an unknown order) changes nothing.
-pub fn release(db: &Database, order_id: &str) -> Result<String, ApiError> {
+/// Gives a reservation's stock back, once; releasing again changes nothing. Releasing an
+/// order that has no reservation leaves a tombstone, so that a reservation for it arriving
+/// late (the order service gave up on it, or crashed, while it was in flight) cannot keep
+/// the stock.
+pub fn release(db: &Database, order_id: &str) -> Result<Released, ApiError> {
     db.transaction(|db| {
         let released = db.execute(
             "UPDATE products_reservations SET status = 'released', released_at = ?
              WHERE order_id = ? AND status = 'reserved' RETURNING items",
             &[Value::Text(now()), Value::Text(order_id.to_string())],
         )?;
-        let Some(row) = released.rows().next() else {
-            return Ok(match stored_reservation(db, order_id)? {
-                Some(_) => "released".to_string(),
-                None => "unknown".to_string(),
-            });
-        };
-        let items: Vec<ReservedLine> =
-            serde_json::from_str(row.get::<&str>("items").unwrap_or("[]"))
-                .map_err(ApiError::internal)?;
-        for item in items {
+        if let Some(row) = released.rows().next() {
+            let items: Vec<ReservedLine> =
+                serde_json::from_str(row.get::<&str>("items").unwrap_or("[]"))
+                    .map_err(ApiError::internal)?;
+            for item in items {
+                db.execute(
+                    "UPDATE products SET stock = stock + ?, updated_at = ? WHERE id = ?",
+                    &[
+                        Value::Integer(item.quantity),
+                        Value::Text(now()),
+                        Value::Text(item.product_id),
+                    ],
+                )?;
+            }
+        } else {
             db.execute(
-                "UPDATE products SET stock = stock + ?, updated_at = ? WHERE id = ?",
+                "INSERT INTO products_reservations (order_id, status, items, created_at, released_at)
+                 VALUES (?, 'released', '[]', ?, ?) ON CONFLICT (order_id) DO NOTHING",
                 &[
-                    Value::Integer(item.quantity),
+                    Value::Text(order_id.to_string()),
                     Value::Text(now()),
-                    Value::Text(item.product_id),
+                    Value::Text(now()),
                 ],
             )?;
         }
-        Ok("released".to_string())
+        Ok(Released {
+            order_id: order_id.to_string(),
+            status: ReservationStatus::Released,
+        })
     })
 }

@@ -27,6 +27,7 @@ pub const MIGRATIONS: &[Migration] = &[
     outbox::table_migration(2),
     outbox::lease_migration(3),
     outbox::namespace_migration(4),
+    outbox::retry_migration(5),
 ];
 
 /// Opens the database, migrating it on first use.

@@ -1,5 +1,6 @@
 //! User rows in SQLite (label `users`). Every statement is parameterised.
 
+use contracts::events::{EventPayload, UserCreated};
 use response_handler::{ApiError, PageRequest};
 use spin_sdk::sqlite::{QueryResult, Value};
 use store::Database;
@@ -72,9 +73,12 @@ pub fn insert_user(
         }
         outbox::record(
             db,
-            "user.created",
             "user-service",
-            &serde_json::json!({ "userId": user.id, "email": user.email, "name": user.name }),
+            &EventPayload::UserCreated(UserCreated {
+                user_id: user.id.clone(),
+                email: user.email.clone(),
+                name: user.name.clone(),
+            }),
         )?;
         Ok(InsertOutcome::Created(user.clone()))
     })

@@ -2,14 +2,20 @@
 //!
 //! A producing service writes each event ([`record`]) in the same SQLite transaction as the
 //! change it describes, so an event exists exactly when its change does. [`deliver_pending`]
-//! then pushes undelivered events, oldest first and in bounded batches, to the notification
-//! service's private `POST /events`, and marks each delivered on a 2xx. Producers call it after
-//! their response has been sent and again on later requests, so an event whose delivery failed
-//! (the notification service down, say) goes out later: delivery is at least once, and the
-//! notification service ignores an event id it has already seen.
+//! then pushes due events, oldest first and in bounded batches, to the notification service's
+//! private `POST /events`, and marks each delivered on a 2xx. Producers call it after their
+//! response has been sent, so delivery never adds to a client's wait, and again on later
+//! requests: delivery is at least once, and the notification service takes an event id once.
+//!
+//! An event whose delivery fails waits before its next try, twice as long after each failure
+//! (from `outbox_retry_base_ms`, capped at an hour), and later events go out meanwhile: one
+//! event that keeps failing blocks nobody. After `outbox_max_attempts` failures it is
+//! dead-lettered: kept, logged as an error, counted in the service's `/health`, and not tried
+//! again.
 
 use std::time::Duration;
 
+use contracts::events::{Event, EventPayload};
 use response_handler::{ApiError, RequestContext};
 use serde::Serialize;
 use serde_json::Value;
@@ -40,6 +46,22 @@ pub const fn namespace_migration(version: i64) -> Migration {
             "DROP INDEX outbox_pending",
             "CREATE INDEX {label}_outbox_pending ON {label}_outbox (occurred_at, id)
              WHERE delivered_at IS NULL",
+        ],
+    }
+}
+
+/// The migration that adds per-event back-off and dead-lettering, at `version` of a
+/// producer's list (after [`namespace_migration`]).
+pub const fn retry_migration(version: i64) -> Migration {
+    Migration {
+        version,
+        description: "outbox back-off and dead letters",
+        statements: &[
+            "ALTER TABLE {label}_outbox ADD COLUMN next_attempt_at INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE {label}_outbox ADD COLUMN dead_at TEXT",
+            "DROP INDEX {label}_outbox_pending",
+            "CREATE INDEX {label}_outbox_pending ON {label}_outbox (occurred_at, id)
+             WHERE delivered_at IS NULL AND dead_at IS NULL",
         ],
     }
 }
@@ -77,26 +99,55 @@ const TABLE_STATEMENTS: &[&str] = &[
 pub const BATCH_SIZE: i64 = 20;
 /// Timeout of one delivery call.
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(3);
+/// Failures before an event is dead-lettered, unless `outbox_max_attempts` says otherwise.
+pub const DEFAULT_MAX_ATTEMPTS: i64 = 10;
+/// The wait after a first failure, unless `outbox_retry_base_ms` says otherwise.
+pub const DEFAULT_RETRY_BASE: Duration = Duration::from_secs(1);
+/// The longest wait between two tries of one event.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(60 * 60);
 
-/// An event as it travels to the notification service.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct Event {
-    pub id: String,
-    #[serde(rename = "type")]
-    pub event_type: String,
-    pub occurred_at: String,
-    pub source: String,
-    pub data: Value,
+/// How failed deliveries are retried, from the producer's variables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub max_attempts: i64,
+    pub base: Duration,
+}
+
+impl RetryPolicy {
+    /// `outbox_max_attempts` and `outbox_retry_base_ms`, or the defaults.
+    pub fn from_variables() -> Self {
+        let number = |name: &str| {
+            spin_sdk::variables::get(name)
+                .ok()
+                .and_then(|value| value.trim().parse::<u64>().ok())
+                .filter(|value| *value > 0)
+        };
+        Self {
+            max_attempts: number("outbox_max_attempts")
+                .and_then(|n| i64::try_from(n).ok())
+                .unwrap_or(DEFAULT_MAX_ATTEMPTS),
+            base: number("outbox_retry_base_ms")
+                .map(Duration::from_millis)
+                .unwrap_or(DEFAULT_RETRY_BASE),
+        }
+    }
+
+    /// How long to wait after the `attempts`-th failure: the base, doubled per earlier failure.
+    pub fn delay_after(&self, attempts: i64) -> Duration {
+        let doublings = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
+        self.base
+            .saturating_mul(2u32.saturating_pow(doublings))
+            .min(MAX_RETRY_DELAY)
+    }
+
+    /// Whether the `attempts`-th failure is the last one.
+    pub fn gives_up_after(&self, attempts: i64) -> bool {
+        attempts >= self.max_attempts
+    }
 }
 
 /// Writes an event inside the caller's open transaction; returns its id.
-pub fn record(
-    db: &Database,
-    event_type: &str,
-    source: &str,
-    data: &Value,
-) -> Result<String, ApiError> {
+pub fn record(db: &Database, source: &str, payload: &EventPayload) -> Result<String, ApiError> {
     let id = format!("evt_{}", uuid::Uuid::new_v4().simple());
     db.execute(
         &format!(
@@ -105,9 +156,9 @@ pub fn record(
         ),
         &[
             Sql::Text(id.clone()),
-            Sql::Text(event_type.to_string()),
+            Sql::Text(payload.event_type().to_string()),
             Sql::Text(source.to_string()),
-            Sql::Text(data.to_string()),
+            Sql::Text(payload.data().to_string()),
             Sql::Text(envelope::rfc3339_from_millis(envelope::now_millis())),
         ],
     )?;
@@ -128,21 +179,22 @@ fn event_from_row(row: spin_sdk::sqlite::Row<'_>) -> Option<Event> {
     })
 }
 
-/// Claims up to `limit` of the oldest undelivered events nobody else holds, until `lease_until`
-/// (epoch milliseconds), and returns them oldest first. Concurrent passes therefore send
-/// disjoint events: without the claim, every request under load would resend the same batch.
+/// Claims up to `limit` of the oldest events that are due (not delivered, not dead, not held
+/// by another pass, not waiting out a back-off), until `lease_until` (epoch milliseconds),
+/// and returns them oldest first, each with its failures so far. Concurrent passes therefore
+/// send disjoint events: without the claim, every request under load would resend the same
+/// batch.
 pub fn claim(
     db: &Database,
     now_millis: i64,
     lease_until: i64,
     limit: i64,
-) -> Result<Vec<Event>, ApiError> {
-    // A read first, so the common case (nothing pending) takes no write lock.
+) -> Result<Vec<(Event, i64)>, ApiError> {
     let outbox = table(db);
+    let due = "delivered_at IS NULL AND dead_at IS NULL AND claimed_until <= ?1 AND next_attempt_at <= ?1";
+    // A read first, so the common case (nothing due) takes no write lock.
     let available = db.execute(
-        &format!(
-            "SELECT 1 FROM {outbox} WHERE delivered_at IS NULL AND claimed_until <= ? LIMIT 1"
-        ),
+        &format!("SELECT 1 FROM {outbox} WHERE {due} LIMIT 1"),
         &[Sql::Integer(now_millis)],
     )?;
     if available.rows.is_empty() {
@@ -150,31 +202,100 @@ pub fn claim(
     }
     let rows = db.execute(
         &format!(
-            "UPDATE {outbox} SET claimed_until = ? WHERE id IN (
-                 SELECT id FROM {outbox} WHERE delivered_at IS NULL AND claimed_until <= ?
-                 ORDER BY occurred_at, id LIMIT ?)
-             RETURNING id, type, source, data, occurred_at"
+            "UPDATE {outbox} SET claimed_until = ?2 WHERE id IN (
+                 SELECT id FROM {outbox} WHERE {due} ORDER BY occurred_at, id LIMIT ?3)
+             RETURNING id, type, source, data, occurred_at, attempts"
         ),
         &[
-            Sql::Integer(lease_until),
             Sql::Integer(now_millis),
+            Sql::Integer(lease_until),
             Sql::Integer(limit),
         ],
     )?;
-    let mut events: Vec<Event> = rows.rows().filter_map(event_from_row).collect();
+    let mut events: Vec<(Event, i64)> = rows
+        .rows()
+        .filter_map(|row| {
+            let attempts = row.get::<i64>("attempts").unwrap_or(0);
+            event_from_row(row).map(|event| (event, attempts))
+        })
+        .collect();
     // RETURNING has no defined order.
-    events.sort_by(|a, b| (&a.occurred_at, &a.id).cmp(&(&b.occurred_at, &b.id)));
+    events.sort_by(|(a, _), (b, _)| (&a.occurred_at, &a.id).cmp(&(&b.occurred_at, &b.id)));
     Ok(events)
 }
 
-/// Sends pending events to the notification service until none is left or one fails.
-/// Returns how many were delivered. Failures are logged and left for a later pass.
+/// What delivering one event came to.
+enum Outcome {
+    Delivered,
+    /// Tried again at `next_attempt_at` (epoch milliseconds).
+    Retry {
+        next_attempt_at: i64,
+    },
+    DeadLettered,
+}
+
+/// Records the outcome of one try of `event`, which had failed `attempts` times before.
+fn settle(
+    db: &Database,
+    event: &Event,
+    attempts: i64,
+    failure: Option<&str>,
+    policy: &RetryPolicy,
+) -> Result<Outcome, ApiError> {
+    let outbox = table(db);
+    let now = envelope::now_millis();
+    let Some(reason) = failure else {
+        db.execute(
+            &format!(
+                "UPDATE {outbox} SET delivered_at = ?, attempts = attempts + 1, last_error = NULL,
+                 claimed_until = 0 WHERE id = ? AND delivered_at IS NULL"
+            ),
+            &[
+                Sql::Text(envelope::rfc3339_from_millis(now)),
+                Sql::Text(event.id.clone()),
+            ],
+        )?;
+        return Ok(Outcome::Delivered);
+    };
+    let failures = attempts + 1;
+    let (outcome, dead_at, next_attempt_at) = if policy.gives_up_after(failures) {
+        let dead_at = Sql::Text(envelope::rfc3339_from_millis(now));
+        (Outcome::DeadLettered, dead_at, now)
+    } else {
+        let wait = i64::try_from(policy.delay_after(failures).as_millis()).unwrap_or(i64::MAX);
+        let next_attempt_at = now.saturating_add(wait);
+        (
+            Outcome::Retry { next_attempt_at },
+            Sql::Null,
+            next_attempt_at,
+        )
+    };
+    db.execute(
+        &format!(
+            "UPDATE {outbox} SET attempts = ?, last_error = ?, next_attempt_at = ?, dead_at = ?,
+             claimed_until = 0 WHERE id = ? AND delivered_at IS NULL"
+        ),
+        &[
+            Sql::Integer(failures),
+            Sql::Text(reason.to_string()),
+            Sql::Integer(next_attempt_at),
+            dead_at,
+            Sql::Text(event.id.clone()),
+        ],
+    )?;
+    Ok(outcome)
+}
+
+/// Sends every due event (up to a batch) to the notification service, each on its own: a
+/// failure delays that event and moves on to the next. Returns how many were delivered.
+/// Failures are logged; storage errors end the pass and leave the events to a later one.
 pub async fn deliver_pending(ctx: &RequestContext, db: &Database) -> usize {
     let client = ServiceClient::from_variable(
         "notification-service",
         "notification_service_url",
         DELIVERY_TIMEOUT,
     );
+    let policy = RetryPolicy::from_variables();
     let now = envelope::now_millis();
     let lease_until = now.saturating_add(LEASE.as_millis() as i64);
     let events = match claim(db, now, lease_until, BATCH_SIZE) {
@@ -187,64 +308,112 @@ pub async fn deliver_pending(ctx: &RequestContext, db: &Database) -> usize {
             return 0;
         }
     };
-    let claimed = events.len();
-    let outbox = table(db);
     let mut delivered = 0;
-    for event in events {
+    for (event, attempts) in events {
         let body = serde_json::to_vec(&event).unwrap_or_default();
-        let outcome = client
+        let sent = client
             .send(ctx, Method::Post, "/events", &[], Some(body))
             .await;
-        let failure = match &outcome {
+        let failure = match &sent {
             Ok(answer) if answer.is_success() => None,
             Ok(answer) => Some(format!("status {}", answer.status)),
             Err(error) => Some(error.to_string()),
         };
-        let update = match &failure {
-            None => db.execute(
-                &format!(
-                    "UPDATE {outbox} SET delivered_at = ?, attempts = attempts + 1, last_error = NULL,
-                     claimed_until = 0 WHERE id = ? AND delivered_at IS NULL"
+        let fields =
+            serde_json::json!({ "eventId": event.id, "type": event.event_type, "cause": failure });
+        match settle(db, &event, attempts, failure.as_deref(), &policy) {
+            Ok(Outcome::Delivered) => delivered += 1,
+            Ok(Outcome::Retry { next_attempt_at }) => ctx.logger.warn(
+                "event delivery failed; it will be retried",
+                with_field(
+                    fields,
+                    "nextAttemptAt",
+                    envelope::rfc3339_from_millis(next_attempt_at),
                 ),
-                &[
-                    Sql::Text(envelope::rfc3339_from_millis(envelope::now_millis())),
-                    Sql::Text(event.id.clone()),
-                ],
             ),
-            Some(reason) => db.execute(
-                &format!("UPDATE {outbox} SET attempts = attempts + 1, last_error = ? WHERE id = ?"),
-                &[Sql::Text(reason.clone()), Sql::Text(event.id.clone())],
+            Ok(Outcome::DeadLettered) => ctx.logger.error(
+                "event dead-lettered after its last delivery attempt",
+                with_field(fields, "attempts", (attempts + 1).to_string()),
             ),
-        };
-        if let Err(error) = update {
-            ctx.logger.error(
-                "outbox update failed",
-                serde_json::json!({ "eventId": event.id, "cause": error.to_string() }),
-            );
+            Err(error) => {
+                ctx.logger.error(
+                    "outbox update failed",
+                    with_field(fields, "storage", error.to_string()),
+                );
+                break;
+            }
         }
-        if let Some(reason) = failure {
-            ctx.logger.warn(
-                "event delivery failed; will retry on a later request",
-                serde_json::json!({ "eventId": event.id, "type": event.event_type, "cause": reason }),
-            );
-            break;
-        }
-        delivered += 1;
-    }
-    // Whatever this pass claimed but did not deliver (after a failure) is free for the next
-    // request at once rather than after the lease.
-    if delivered < claimed
-        && let Err(error) = db.execute(
-            &format!(
-                "UPDATE {outbox} SET claimed_until = 0 WHERE claimed_until = ? AND delivered_at IS NULL"
-            ),
-            &[Sql::Integer(lease_until)],
-        )
-    {
-        ctx.logger.error(
-            "outbox release failed",
-            serde_json::json!({ "cause": error.to_string() }),
-        );
     }
     delivered
+}
+
+fn with_field(mut fields: Value, name: &str, value: String) -> Value {
+    fields[name] = Value::String(value);
+    fields
+}
+
+/// Events waiting to go out and events given up on, for a producer's `/health`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutboxHealth {
+    pub pending: i64,
+    pub dead_lettered: i64,
+}
+
+/// `GET /health` of a producer: its database answers, with its outbox's counts.
+pub fn health_reply(
+    service: &str,
+    database: Result<Database, ApiError>,
+) -> response_handler::ApiResult {
+    store::health_reply(
+        service,
+        database.and_then(|db| {
+            db.ping()?;
+            Ok(serde_json::json!({ "outbox": health(&db)? }))
+        }),
+    )
+}
+
+/// Counts the outbox's pending and dead-lettered events.
+pub fn health(db: &Database) -> Result<OutboxHealth, ApiError> {
+    let counts = db.execute(
+        &format!(
+            "SELECT
+                 COALESCE(SUM(delivered_at IS NULL AND dead_at IS NULL), 0) AS pending,
+                 COALESCE(SUM(dead_at IS NOT NULL), 0) AS dead_lettered
+             FROM {}",
+            table(db)
+        ),
+        &[],
+    )?;
+    let row = counts.rows().next();
+    let count = |name: &str| {
+        row.as_ref()
+            .and_then(|row| row.get::<i64>(name))
+            .unwrap_or(0)
+    };
+    Ok(OutboxHealth {
+        pending: count("pending"),
+        dead_lettered: count("dead_lettered"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn back_off_doubles_from_the_base_and_is_capped() {
+        let policy = RetryPolicy {
+            max_attempts: 5,
+            base: Duration::from_millis(500),
+        };
+
+        assert_eq!(policy.delay_after(1), Duration::from_millis(500));
+        assert_eq!(policy.delay_after(2), Duration::from_secs(1));
+        assert_eq!(policy.delay_after(4), Duration::from_secs(4));
+        assert_eq!(policy.delay_after(40), MAX_RETRY_DELAY);
+        assert!(!policy.gives_up_after(4));
+        assert!(policy.gives_up_after(5));
+    }
 }

@@ -25,8 +25,17 @@ use spin_sdk::wit::wasi::clocks0_2_0::monotonic_clock;
 use spin_sdk::wit::wasi::http0_2_0::outgoing_handler;
 use spin_sdk::wit::wasi::http0_2_0::types::{ErrorCode, Fields, RequestOptions, Scheme};
 
-/// Default per-call timeout when the caller sets none.
+/// Default per-call timeout when `upstream_timeout_ms` sets none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The `upstream_timeout_ms` variable: how long one call to another service may take.
+pub fn upstream_timeout() -> Duration {
+    spin_sdk::variables::get("upstream_timeout_ms")
+        .ok()
+        .and_then(|value| value.trim().parse::<u64>().ok())
+        .filter(|millis| *millis > 0)
+        .map_or(DEFAULT_TIMEOUT, Duration::from_millis)
+}
 
 /// What a call carries to prove who sends it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

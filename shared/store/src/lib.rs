@@ -23,6 +23,15 @@ use spin_sdk::wit::wasi::clocks0_2_0::monotonic_clock;
 
 /// How long a first request waits for another instance to finish migrating.
 const MIGRATION_WAIT: Duration = Duration::from_secs(20);
+/// How long the migrating instance tries to switch the file to write-ahead logging.
+const WAL_SWITCH_WAIT: Duration = Duration::from_secs(2);
+
+/// How a statement that needed a lock came out (see `Database::retry_while_locked`).
+enum Attempt {
+    Done,
+    NotNeeded,
+    TimedOut,
+}
 /// SQLite's own wait for a lock on ordinary statements (the default of Spin and rusqlite).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -145,13 +154,20 @@ impl Database {
         {
             return Ok(());
         }
-        // Write-ahead logging lets readers go on while a writer works (Spin opens files in
-        // rollback-journal mode, where a commit waits for every reader). The mode is stored in
-        // the file, so it sticks once set; hosts whose databases are not local files (libSQL,
-        // say) may refuse it, which changes nothing else.
-        let _ = self.execute("PRAGMA journal_mode = WAL", &[]);
-        if !self.begin_migration(latest)? {
-            return Ok(());
+        let up_to_date = || {
+            self.current_version()
+                .is_ok_and(|applied| applied >= latest)
+        };
+        let deadline = monotonic_clock::now().saturating_add(nanos(MIGRATION_WAIT));
+        match self.retry_while_locked("BEGIN IMMEDIATE", deadline, up_to_date)? {
+            Attempt::Done => {}
+            Attempt::NotNeeded => return Ok(()),
+            Attempt::TimedOut => {
+                return Err(ApiError::internal(format!(
+                    "sqlite `{}`: still locked by another migration after {MIGRATION_WAIT:?}",
+                    self.label
+                )));
+            }
         }
         let history = self.history_table();
         let outcome = (|| {
@@ -182,32 +198,43 @@ impl Database {
             }
             Ok(())
         })();
-        self.finish_transaction(outcome)
+        self.finish_transaction(outcome)?;
+        // Write-ahead logging lets readers go on while a writer works (Spin opens files in
+        // rollback-journal mode, where a commit waits for every reader). The mode is stored in
+        // the file, so the instance that migrated sets it once; hosts whose databases are not
+        // local files (libSQL, say) may refuse it, which changes nothing else.
+        let deadline = monotonic_clock::now().saturating_add(nanos(WAL_SWITCH_WAIT));
+        let _ = self.retry_while_locked("PRAGMA journal_mode = WAL", deadline, || false);
+        Ok(())
     }
 
-    /// Takes the write lock for a migration: `Ok(true)` inside `BEGIN IMMEDIATE`, `Ok(false)`
-    /// when another instance brought the schema to `latest` meanwhile.
+    /// Runs `statement`, which needs a lock, until it gets it, `not_needed()` says another
+    /// instance did the work meanwhile, or `deadline` (monotonic nanoseconds) passes.
     ///
-    /// Every first request of a fresh deployment lands here at once. Waiting in SQLite's busy
+    /// Every first request of a fresh deployment migrates at once. Waiting inside SQLite's busy
     /// handler would park one host thread per waiter (Spin runs each statement on its blocking
     /// pool), and a few hundred of them starve the one instance that holds the lock until every
-    /// wait times out. So this connection does not wait inside SQLite: a busy lock is retried
-    /// after a pause on the component's own clock, which holds no host thread.
-    fn begin_migration(&self, latest: i64) -> Result<bool, ApiError> {
-        let deadline = monotonic_clock::now().saturating_add(nanos(MIGRATION_WAIT));
+    /// wait times out. So this connection does not wait inside SQLite here: a locked database is
+    /// tried again after a pause on the component's own clock, which holds no host thread.
+    fn retry_while_locked(
+        &self,
+        statement: &str,
+        deadline: u64,
+        mut not_needed: impl FnMut() -> bool,
+    ) -> Result<Attempt, ApiError> {
         let mut pause = Duration::from_millis(2);
         let _ = self.execute("PRAGMA busy_timeout = 0", &[]);
         let outcome = loop {
-            match self.connection.execute("BEGIN IMMEDIATE", &[]) {
-                Ok(_) => break Ok(true),
-                Err(error) if is_busy(&error) && monotonic_clock::now() < deadline => {
+            match self.connection.execute(statement, &[]) {
+                Ok(_) => break Ok(Attempt::Done),
+                Err(error) if is_busy(&error) => {
+                    if monotonic_clock::now() >= deadline {
+                        break Ok(Attempt::TimedOut);
+                    }
                     monotonic_clock::subscribe_duration(nanos(jittered(pause))).block();
                     pause = (pause * 2).min(Duration::from_millis(50));
-                    if self
-                        .current_version()
-                        .is_ok_and(|applied| applied >= latest)
-                    {
-                        break Ok(false);
+                    if not_needed() {
+                        break Ok(Attempt::NotNeeded);
                     }
                 }
                 Err(error) => break Err(storage_error(self.label, error)),
@@ -266,13 +293,18 @@ impl Database {
     }
 }
 
-/// `GET /health` of a service whose health is its database answering `check`.
-pub fn health_reply(service: &str, check: Result<(), ApiError>) -> ApiResult {
+/// `GET /health` of a service whose health is its database answering `check`; what `check`
+/// returns (an object, else nothing) is added to the healthy answer.
+pub fn health_reply(service: &str, check: Result<serde_json::Value, ApiError>) -> ApiResult {
     match check {
-        Ok(()) => Ok(Reply::ok(
-            &json!({ "service": service, "status": "healthy", "database": "connected" }),
-            "Service is healthy",
-        )),
+        Ok(extra) => {
+            let mut data =
+                json!({ "service": service, "status": "healthy", "database": "connected" });
+            if let (Some(data), serde_json::Value::Object(extra)) = (data.as_object_mut(), extra) {
+                data.extend(extra);
+            }
+            Ok(Reply::ok(&data, "Service is healthy"))
+        }
         Err(error) => Err(ApiError::service_unavailable("Service is unhealthy")
             .with_details(
                 json!({ "service": service, "status": "unhealthy", "database": "disconnected" }),

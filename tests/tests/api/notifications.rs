@@ -151,7 +151,7 @@ async fn replaying_an_event_creates_no_duplicate() {
     let user = app.register("replay@example.com").await;
     notifications_until(&app, &user, "", |data| count(data) == 1).await;
     let event = json!({"id": "evt_fixed", "type": "order.created", "occurredAt": "2026-11-24T10:00:00.000Z",
-        "source": "test", "data": {"orderId": "ord_x", "userId": user.id, "totalAmount": 1.5}});
+        "source": "test", "data": {"orderId": "ord_x", "userId": user.id, "totalAmount": 1.5, "itemCount": 1}});
 
     let post = || {
         app.send(
@@ -192,8 +192,12 @@ async fn events_raised_during_a_notification_outage_are_delivered_once_it_is_bac
     // Arrange: producers point at a notification service that does not answer.
     let state = tempfile::tempdir().expect("state");
     let state_path = state.path().to_path_buf();
+    // Failed deliveries wait before their next try; keep that short here.
+    let options = AppOptions::default().variable("outbox_retry_base_ms", "100");
     let outage = try_spawn(
-        AppOptions::default().variable("notification_service_url", "http://127.0.0.1:9"),
+        options
+            .clone()
+            .variable("notification_service_url", "http://127.0.0.1:9"),
         state,
     )
     .await
@@ -206,7 +210,7 @@ async fn events_raised_during_a_notification_outage_are_delivered_once_it_is_bac
 
     // Act 2: the notification service is reachable again; a later request to the producer
     // delivers the backlog.
-    let app = outage.restart_with(AppOptions::default()).await;
+    let app = outage.restart_with(options).await;
     assert_eq!(app.state.path(), state_path);
     let login = app
         .post_json(
