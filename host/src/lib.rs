@@ -9,6 +9,7 @@
 
 pub mod app;
 pub mod buildcmd;
+pub mod cli;
 mod kv;
 pub mod manifest;
 pub mod outbound;

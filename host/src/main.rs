@@ -1,11 +1,4 @@
-//! `storefront-runner up`: serve a Spin app locally, with the flags of `spin up`.
-
-use std::net::SocketAddr;
-use std::path::PathBuf;
-
-use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
-use storefront_runner::{LoadOptions, ProvidedValues, RunningApp};
+//! `storefront-runner`: serve a Spin app locally (see `storefront_runner::cli`).
 
 // Each request instantiates components and allocates many short-lived objects across worker
 // threads; with mimalloc instead of glibc's malloc, product-by-id throughput in the benchmark
@@ -13,111 +6,7 @@ use storefront_runner::{LoadOptions, ProvidedValues, RunningApp};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[derive(Parser)]
-#[command(
-    version,
-    about = "Run a Spin app locally (a Spin-compatible subset, for development and tests)"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Commands,
-}
-
-#[derive(Subcommand)]
-enum Commands {
-    /// Serve the app, like `spin up`.
-    Up(UpArgs),
-    /// Run every component's build command, like `spin build`.
-    Build {
-        #[arg(short = 'f', long = "from", default_value = "spin.toml")]
-        from: PathBuf,
-    },
-}
-
-#[derive(clap::Args)]
-struct UpArgs {
-    /// The application manifest.
-    #[arg(short = 'f', long = "from", default_value = "spin.toml")]
-    from: PathBuf,
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:3000")]
-    listen: SocketAddr,
-    /// Runtime configuration (SQLite and key-value locations), as for `spin up`.
-    #[arg(long = "runtime-config-file")]
-    runtime_config_file: Option<PathBuf>,
-    /// Directory for databases, logs and the compiled-component cache.
-    #[arg(long = "state-dir", default_value = ".spin")]
-    state_dir: PathBuf,
-    /// Run the components' build commands first.
-    #[arg(long)]
-    build: bool,
-    /// Set a variable: `--variable name=value` (wins over SPIN_VARIABLE_<NAME>).
-    #[arg(long = "variable", value_parser = parse_variable)]
-    variables: Vec<(String, String)>,
-}
-
-fn parse_variable(text: &str) -> Result<(String, String), String> {
-    text.split_once('=')
-        .map(|(name, value)| (name.to_string(), value.to_string()))
-        .ok_or_else(|| format!("`{text}` is not name=value"))
-}
-
 #[tokio::main]
-async fn main() -> Result<()> {
-    match Cli::parse().command {
-        Commands::Build { from } => storefront_runner::buildcmd::build_all(&from),
-        Commands::Up(args) => up(args).await,
-    }
-}
-
-async fn up(args: UpArgs) -> Result<()> {
-    if args.build {
-        storefront_runner::buildcmd::build_all(&args.from)?;
-    }
-    let mut variables = ProvidedValues::from_process_env();
-    variables.explicit.extend(args.variables);
-    let options = LoadOptions {
-        manifest: args.from,
-        state_dir: args.state_dir,
-        runtime_config: args.runtime_config_file,
-        cache_dir: None,
-        variables,
-        source_overrides: Default::default(),
-    };
-    let running = RunningApp::start(options, args.listen)
-        .await
-        .context("cannot start the app")?;
-    println!("Serving http://{}", running.addr());
-    println!("Available Routes:");
-    for (route, component) in running.app().public_routes() {
-        println!("  {component}: http://{}{route}", running.addr());
-    }
-    println!("Logs: component output is written to <state-dir>/logs/");
-    shutdown_signal().await;
-    println!("Shutting down");
-    running.stop().await;
-    Ok(())
-}
-
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(_) => {
-                    let _ = interrupt.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
-    }
+async fn main() -> anyhow::Result<()> {
+    storefront_runner::cli::main().await
 }

@@ -18,6 +18,7 @@ use serde_json::Value;
 use storefront_runner::{LoadOptions, ProvidedValues, RunningApp};
 use tempfile::TempDir;
 
+pub mod fake;
 pub mod spin;
 pub mod storage;
 
@@ -102,6 +103,10 @@ pub struct AppOptions {
     pub host: HostKind,
     /// Where the data lives: the environment's choice unless a test needs one in particular.
     pub storage: Storage,
+    /// On the runner: run it as this binary (a process of its own, which a test can kill)
+    /// rather than inside the test process. Integration tests pass
+    /// `env!("CARGO_BIN_EXE_app-runner")`.
+    pub runner_binary: Option<PathBuf>,
 }
 
 impl Default for AppOptions {
@@ -120,6 +125,7 @@ impl Default for AppOptions {
             source_overrides: HashMap::new(),
             host: HostKind::from_env(),
             storage: Storage::from_env(),
+            runner_binary: None,
         }
     }
 }
@@ -157,14 +163,85 @@ impl AppOptions {
 /// The app, served by one of the two hosts.
 enum Serving {
     Runner(RunningApp),
+    /// The runner as a child process.
+    RunnerProcess(RunnerProcess),
     Spin(spin::SpinProcess),
+}
+
+/// The runner's binary serving the app; killed when dropped.
+struct RunnerProcess {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+}
+
+impl RunnerProcess {
+    fn start(binary: &Path, launch: &spin::SpinLaunch) -> anyhow::Result<Self> {
+        // Its output goes to a file: a pipe closed after the first line would make its later
+        // prints fail.
+        let stdout_path = launch.output_dir.join("runner.out");
+        let mut command = Command::new(binary);
+        command
+            .arg("up")
+            .arg("--from")
+            .arg(&launch.manifest)
+            .args(["--listen", "127.0.0.1:0", "--state-dir"])
+            .arg(&launch.state_dir)
+            .arg("--runtime-config-file")
+            .arg(&launch.runtime_config)
+            .stdout(std::fs::File::create(&stdout_path)?)
+            .stderr(std::fs::File::create(launch.output_dir.join("runner.err"))?);
+        for (name, value) in &launch.variables {
+            command.arg("--variable").arg(format!("{name}={value}"));
+        }
+        let mut child = command.spawn()?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let output = std::fs::read_to_string(&stdout_path).unwrap_or_default();
+            if let Some(addr) = output
+                .lines()
+                .find_map(|line| line.strip_prefix("Serving http://"))
+            {
+                let addr = addr.trim().parse()?;
+                return Ok(Self { child, addr });
+            }
+            if let Some(status) = child.try_wait()? {
+                anyhow::bail!("the runner exited ({status}) before serving");
+            }
+            if std::time::Instant::now() > deadline {
+                anyhow::bail!("the runner did not start serving in time");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for RunnerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Serving {
     async fn start(options: &AppOptions, state: &Path, scratch: &Path) -> anyhow::Result<Self> {
         let runtime_config = options.storage.runtime_config(state)?;
-        match options.host {
-            HostKind::Runner => {
+        match (options.host, &options.runner_binary) {
+            (HostKind::Runner, Some(binary)) => {
+                let launch = spin::SpinLaunch {
+                    manifest: spin::manifest_with_sources(
+                        &options.manifest,
+                        &options.sources(),
+                        &scratch.join("spin.toml"),
+                    )?,
+                    state_dir: state.to_path_buf(),
+                    runtime_config,
+                    variables: options.variables.clone(),
+                    output_dir: scratch.to_path_buf(),
+                    extra_args: Vec::new(),
+                };
+                Ok(Self::RunnerProcess(RunnerProcess::start(binary, &launch)?))
+            }
+            (HostKind::Runner, None) => {
                 let load = LoadOptions {
                     manifest: options.manifest.clone(),
                     state_dir: state.to_path_buf(),
@@ -179,7 +256,7 @@ impl Serving {
                 let running = RunningApp::start(load, ([127, 0, 0, 1], 0).into()).await?;
                 Ok(Self::Runner(running))
             }
-            HostKind::Spin => {
+            (HostKind::Spin, _) => {
                 let manifest = spin::manifest_with_sources(
                     &options.manifest,
                     &options.sources(),
@@ -201,6 +278,7 @@ impl Serving {
     fn addr(&self) -> std::net::SocketAddr {
         match self {
             Self::Runner(running) => running.addr(),
+            Self::RunnerProcess(process) => process.addr,
             Self::Spin(process) => process.addr(),
         }
     }
@@ -208,7 +286,19 @@ impl Serving {
     async fn stop(self) {
         match self {
             Self::Runner(running) => running.stop().await,
+            Self::RunnerProcess(process) => drop(process),
             Self::Spin(process) => process.stop().await,
+        }
+    }
+
+    /// SIGKILL: the host dies with whatever it was doing.
+    fn kill(self) {
+        match self {
+            Self::Runner(_) => {
+                panic!("the in-process runner cannot be killed; set AppOptions::runner_binary")
+            }
+            Self::RunnerProcess(process) => drop(process),
+            Self::Spin(process) => process.kill(),
         }
     }
 }
@@ -342,6 +432,20 @@ impl TestApp {
         start_on(options, self.state.clone(), self.scratch.clone())
             .await
             .unwrap_or_else(|e| panic!("restart failed: {e:#}"))
+    }
+
+    /// Kills the host hard (SIGKILL, mid-request) and starts it again on the same state.
+    pub async fn crash_and_restart(mut self) -> TestApp {
+        if let Some(serving) = self.serving.take() {
+            serving.kill();
+        }
+        start_on(
+            self.options.clone(),
+            self.state.clone(),
+            self.scratch.clone(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("restart after the crash failed: {e:#}"))
     }
 
     /// A second instance of the app on its own port, sharing this one's state (the same

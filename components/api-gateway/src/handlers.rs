@@ -35,7 +35,14 @@ pub async fn health(ctx: Rc<RequestContext>, _request: Request, _params: Params)
                 Err(error) => {
                     check.insert("error".into(), json!(error.message));
                 }
-                Ok(_) => {}
+                Ok(answer) => {
+                    // A producer reports its outbox: events waiting and dead-lettered.
+                    if let Ok(Value::Object(data)) = answer.data::<Value>(upstream.component)
+                        && let Some(outbox) = data.get("outbox")
+                    {
+                        check.insert("outbox".into(), outbox.clone());
+                    }
+                }
             }
             (upstream.health_key, healthy, Value::Object(check))
         }

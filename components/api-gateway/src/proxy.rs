@@ -36,8 +36,14 @@ fn forwardable(name: &str) -> bool {
 }
 
 /// Headers of the service's answer that the client should see.
-const RELAYED_RESPONSE_HEADERS: [&str; 5] =
-    ["x-service", "x-version", "allow", "retry-after", "location"];
+const RELAYED_RESPONSE_HEADERS: [&str; 6] = [
+    "x-service",
+    "x-version",
+    "allow",
+    "retry-after",
+    "location",
+    "idempotent-replayed",
+];
 
 /// Checks access, rewrites the path and relays the service's status and envelope.
 pub async fn forward(

@@ -1,5 +1,7 @@
 //! Order-service domain: the order request parsed into types, and totals in exact cents.
 
+use std::collections::HashMap;
+
 use contracts::reservations::ReservedLine;
 use money::Cents;
 use response_handler::{ApiError, Fields};
@@ -8,6 +10,9 @@ use serde_json::Value;
 
 /// Lines an order may have after duplicates are merged.
 pub const MAX_LINES: usize = 50;
+/// Entries the `items` array may have before merging. Anything longer is refused before a
+/// single entry is read: a 1 MiB body holds tens of thousands of entries.
+pub const MAX_ITEM_ENTRIES: usize = 100;
 /// Units of one product per order.
 pub const MAX_QUANTITY: i64 = 1000;
 /// Longest address field, in characters.
@@ -59,10 +64,21 @@ impl OrderRequest {
         let mut fields = Fields::of(body)?;
         let items = fields.required_array("items");
         let mut lines: Vec<OrderLine> = Vec::new();
+        // Where each product's line is in `lines`, so merging duplicates stays linear.
+        let mut line_of: HashMap<String, usize> = HashMap::new();
         if let Some(items) = items {
             if items.is_empty() {
                 fields.invalid("items", "must contain at least one item");
             }
+            let items = if items.len() > MAX_ITEM_ENTRIES {
+                fields.invalid(
+                    "items",
+                    format!("must have at most {MAX_ITEM_ENTRIES} entries"),
+                );
+                &items[..0]
+            } else {
+                &items[..]
+            };
             for (index, item) in items.iter().enumerate() {
                 let name = format!("items[{index}]");
                 let Some(object) = item.as_object() else {
@@ -93,12 +109,15 @@ impl OrderRequest {
                     }
                 };
                 if let (Some(product_id), Some(quantity)) = (product_id, quantity) {
-                    match lines.iter_mut().find(|line| line.product_id == product_id) {
-                        Some(line) => line.quantity += quantity,
-                        None => lines.push(OrderLine {
-                            product_id,
-                            quantity,
-                        }),
+                    match line_of.get(&product_id) {
+                        Some(&at) => lines[at].quantity += quantity,
+                        None => {
+                            line_of.insert(product_id.clone(), lines.len());
+                            lines.push(OrderLine {
+                                product_id,
+                                quantity,
+                            });
+                        }
                     }
                 }
             }
@@ -283,6 +302,17 @@ mod tests {
         );
         let merged = json!({"items": [{"productId": "p", "quantity": 600}, {"productId": "p", "quantity": 600}], "shippingAddress": address()});
         assert!(details(merged)["invalidFields"]["items"].is_string());
+    }
+
+    #[test]
+    fn too_many_entries_are_refused_before_any_is_read() {
+        let many: Vec<Value> = (0..26_000)
+            .map(|_| json!({"productId": "p", "quantity": 1}))
+            .collect();
+        let invalid =
+            details(json!({"items": many, "shippingAddress": address()}))["invalidFields"].clone();
+        assert_eq!(invalid["items"], "must have at most 100 entries");
+        assert_eq!(invalid.as_object().map(|o| o.len()), Some(1), "{invalid}");
     }
 
     #[test]

@@ -3,9 +3,10 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use storefront_tests::fake::FakeService;
 use storefront_tests::{
-    AppOptions, Registered, TestApp, manifest_variant, replace_once, service_token, spawn_app,
-    spawn_app_with, try_spawn,
+    AppOptions, Registered, TEST_SERVICE_TOKEN_SECRET, TestApp, manifest_variant, replace_once,
+    service_token, spawn_app, spawn_app_with, try_spawn,
 };
 
 /// Polls the caller's notifications until `done` holds (delivery happens after the response).
@@ -230,4 +231,170 @@ async fn events_raised_during_a_notification_outage_are_delivered_once_it_is_bac
         assert_eq!(count(&settled.body["data"]), 1, "{body}");
         assert_eq!(settled.body["data"][0]["type"], "welcome");
     }
+}
+
+#[tokio::test]
+async fn an_event_that_keeps_failing_blocks_no_later_event_and_is_dead_lettered() {
+    // Arrange: a notification service elsewhere that refuses one user's events.
+    let notifications = FakeService::start(|request| {
+        if request.body.contains("poison@") {
+            500
+        } else {
+            201
+        }
+    })
+    .await;
+    let app = spawn_app_with(
+        AppOptions::default()
+            .variable("notification_service_url", &notifications.url())
+            .variable("outbox_max_attempts", "3")
+            .variable("outbox_retry_base_ms", "100"),
+    )
+    .await;
+
+    // Act: the failing event first, then others; later requests give it its retries.
+    app.register("poison@example.com").await;
+    app.register("later@example.com").await;
+    let mut dead_lettered = Value::Null;
+    for _ in 0..60 {
+        let health = app.get("/health").await;
+        dead_lettered = health.body["data"]["user"]["outbox"]["deadLettered"].clone();
+        if dead_lettered == 1 {
+            break;
+        }
+        app.post_json(
+            "/api/users/login",
+            &json!({"email": "later@example.com", "password": "correct-horse"}),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Assert: the later event went out; the failing one was tried exactly three times.
+    let received = notifications.received();
+    let for_user = |email: &str| {
+        received
+            .iter()
+            .filter(|request| request.json()["data"]["email"] == email)
+            .count()
+    };
+    assert_eq!(for_user("later@example.com"), 1, "{received:?}");
+    assert_eq!(for_user("poison@example.com"), 3, "{received:?}");
+    assert_eq!(dead_lettered, 1);
+    let health = app.get("/health").await;
+    assert_eq!(
+        health.body["data"]["user"]["outbox"]["pending"], 0,
+        "{}",
+        health.text
+    );
+}
+
+#[tokio::test]
+async fn events_carry_a_service_token_and_never_a_users_token() {
+    // Arrange: a notification service elsewhere that records what it gets.
+    let notifications = FakeService::start(|_| 201).await;
+    let app = spawn_app_with(
+        AppOptions::default().variable("notification_service_url", &notifications.url()),
+    )
+    .await;
+    let admin = app.register("admin@example.com").await;
+    let buyer = app.register("buyer@example.com").await;
+    let product = app
+        .create_product(
+            &admin,
+            &json!({"name": "Mug", "price": 3, "category": "kitchen", "stock": 5}),
+        )
+        .await;
+
+    // Act: an order, made with the buyer's token, raises order.created.
+    let order = app
+        .send(
+            app.authed(app.client.post(app.url("/api/orders")), &buyer.token)
+                .json(
+                    &json!({"items": [{"productId": product["id"], "quantity": 1}],
+                    "shippingAddress": {"street": "1 Main St", "city": "Springfield",
+                        "postalCode": "12345", "country": "US"}}),
+                ),
+        )
+        .await;
+    assert_eq!(order.status, 201, "{}", order.text);
+    let mut received = Vec::new();
+    for _ in 0..100 {
+        received = notifications.received();
+        if received.iter().any(|r| r.json()["type"] == "order.created") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Assert
+    assert!(
+        received.iter().any(|r| r.json()["type"] == "order.created"),
+        "{received:?}"
+    );
+    for request in &received {
+        assert_eq!(
+            (request.method.as_str(), request.path.as_str()),
+            ("POST", "/events")
+        );
+        assert!(request.header("authorization").is_none(), "{request:?}");
+        let token = request.header("x-service-token").expect("signed");
+        let caller = auth::ServiceKeys::from_secret(TEST_SERVICE_TOKEN_SECRET)
+            .expect("keys")
+            .verify(token, "notification-service");
+        assert!(
+            matches!(
+                caller.as_deref(),
+                Ok("user-service" | "product-service" | "order-service")
+            ),
+            "{caller:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_webhook_gets_each_notification_without_any_credential() {
+    // Arrange: a webhook receiver, allowed for the notification service.
+    let webhook = FakeService::start(|_| 200).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let origin = webhook.url();
+    let manifest = manifest_variant(&dir, |text| {
+        replace_once(
+            &text,
+            "allowed_outbound_hosts = []",
+            &format!("allowed_outbound_hosts = [\"{origin}\"]"),
+        )
+    });
+    let app = spawn_app_with(
+        AppOptions {
+            manifest,
+            ..AppOptions::default()
+        }
+        .variable(
+            "notification_webhook_url",
+            &format!("{origin}/hooks/storefront"),
+        ),
+    )
+    .await;
+
+    // Act
+    let user = app.register("hooked@example.com").await;
+    let mut received = Vec::new();
+    for _ in 0..100 {
+        received = webhook.received();
+        if !received.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Assert
+    let [delivery] = received.as_slice() else {
+        panic!("expected one webhook call, got {received:?}");
+    };
+    assert_eq!(delivery.path, "/hooks/storefront");
+    assert_eq!(delivery.json()["type"], "welcome");
+    assert!(delivery.header("authorization").is_none(), "{delivery:?}");
+    assert!(delivery.header("x-service-token").is_none(), "{delivery:?}");
+    assert!(!delivery.body.contains(&user.token));
 }

@@ -341,3 +341,176 @@ async fn an_unreachable_product_service_gives_a_clean_502_and_no_order() {
         .await;
     assert_eq!(orders.body["data"], json!([]));
 }
+
+/// Every order of `user`, read page by page: `(id, units)`.
+async fn all_orders(app: &TestApp, user: &Registered) -> Vec<(String, i64)> {
+    let mut orders = Vec::new();
+    for page in 1.. {
+        let answer = app
+            .send(
+                app.authed(
+                    app.client
+                        .get(app.url(&format!("/api/orders?limit=100&page={page}"))),
+                    &user.token,
+                ),
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        let data = answer.body["data"].as_array().cloned().unwrap_or_default();
+        for order in &data {
+            let units = order["items"].as_array().map_or(0, |items| {
+                items.iter().filter_map(|i| i["quantity"].as_i64()).sum()
+            });
+            orders.push((order["id"].as_str().unwrap_or_default().to_string(), units));
+        }
+        if answer.body["meta"]["pagination"]["hasNext"] != true {
+            break;
+        }
+    }
+    orders
+}
+
+#[tokio::test]
+async fn a_host_killed_under_order_load_loses_no_order_and_keeps_no_stock_it_did_not_sell() {
+    // Arrange: the host as a process of its own (Spin is one anyway), 1,000 units in stock.
+    let app = spawn_app_with(
+        AppOptions {
+            runner_binary: Some(env!("CARGO_BIN_EXE_app-runner").into()),
+            ..AppOptions::default()
+        }
+        .variable("upstream_timeout_ms", "1000"),
+    )
+    .await;
+    let (admin, buyer) = setup(&app).await;
+    let stocked = product(&app, &admin, "Stocked", 2.0, 1000).await;
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let load: Vec<_> = (0..16)
+        .map(|worker| {
+            let client = reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(5))
+                .build()
+                .expect("client");
+            let url = app.url("/api/orders");
+            let body = json!({"items": [{"productId": stocked, "quantity": 1 + worker % 3}],
+                "shippingAddress": address()});
+            let (token, acknowledged) = (buyer.token.clone(), acknowledged.clone());
+            tokio::spawn(async move {
+                loop {
+                    let sent = client
+                        .post(&url)
+                        .bearer_auth(&token)
+                        .json(&body)
+                        .send()
+                        .await;
+                    let Ok(response) = sent else { break };
+                    if response.status() == 201 {
+                        let body: Value = response.json().await.unwrap_or_default();
+                        let id = body["data"]["id"].as_str().unwrap_or_default().to_string();
+                        acknowledged.lock().expect("lock").push(id);
+                    }
+                }
+            })
+        })
+        .collect();
+
+    // Act: kill the host mid-load, start it again, wait out the lease of interrupted
+    // attempts (3 x 1 s + 1 s), then make a few ordinary requests.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let app = app.crash_and_restart().await;
+    for worker in load {
+        let _ = worker.await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(4500)).await;
+    let mut settled = None;
+    for _ in 0..60 {
+        let health = app.get("/health").await;
+        assert_eq!(health.status, 200, "{}", health.text);
+        let orders = all_orders(&app, &buyer).await;
+        let ordered: i64 = orders.iter().map(|(_, units)| units).sum();
+        let stock = app.stock_of(&stocked).await;
+        if stock + ordered == 1000 {
+            settled = Some(orders);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+
+    // Assert: stock and sold units add up, and every acknowledged order exists.
+    let orders = settled.expect("stock + ordered units never came back to 1,000");
+    let acknowledged = acknowledged.lock().expect("lock").clone();
+    assert!(
+        !acknowledged.is_empty(),
+        "the load placed orders before the crash"
+    );
+    for id in acknowledged {
+        assert!(
+            orders.iter().any(|(order, _)| *order == id),
+            "order {id} was lost"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_idempotency_key_claim_left_by_a_dead_request_is_taken_over() {
+    // Arrange: an order made with a key, whose claim is then made to look like one left
+    // `in_progress` by a request that died, once with its lease over and once not.
+    let app = spawn_app().await;
+    let (admin, buyer) = setup(&app).await;
+    let pen = product(&app, &admin, "Pen", 1.0, 10).await;
+    let body = json!({"items": [{"productId": pen, "quantity": 1}], "shippingAddress": address()});
+    let with_key = |key: &'static str| {
+        app.send(
+            app.authed(app.client.post(app.url("/api/orders")), &buyer.token)
+                .header("idempotency-key", key)
+                .json(&body),
+        )
+    };
+    assert_eq!(with_key("fresh-claim").await.status, 201);
+    assert_eq!(with_key("stale-claim").await.status, 201);
+    let database = rusqlite::Connection::open(app.database_path("orders")).expect("open");
+    let abandon = |key: &str, claimed_until: i64| {
+        database
+            .execute(
+                "UPDATE orders_idempotency_keys SET status = 'in_progress', response_status = NULL,
+                 response_data = NULL, claimed_until = ?1 WHERE key = ?2",
+                (claimed_until, key),
+            )
+            .expect("update")
+    };
+    abandon("stale-claim", 0);
+    abandon("fresh-claim", i64::MAX);
+
+    // Act
+    let stale = with_key("stale-claim").await;
+    let fresh = with_key("fresh-claim").await;
+    let replay = with_key("stale-claim").await;
+
+    // Assert
+    assert_eq!(stale.status, 201, "taken over: {}", stale.text);
+    assert_eq!(fresh.status, 409, "still someone's: {}", fresh.text);
+    assert_eq!(replay.status, 201);
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    assert_eq!(replay.body["data"]["id"], stale.body["data"]["id"]);
+}
+
+#[tokio::test]
+async fn an_order_with_tens_of_thousands_of_entries_is_refused_by_its_count() {
+    let app = spawn_app().await;
+    let (_, buyer) = setup(&app).await;
+    let items: Vec<Value> = (0..26_000)
+        .map(|index| json!({"productId": format!("prd_{index}"), "quantity": 1}))
+        .collect();
+
+    let answer = order(
+        &app,
+        &buyer,
+        &json!({"items": items, "shippingAddress": address()}),
+    )
+    .await;
+
+    assert_eq!(answer.status, 400, "{}", answer.text);
+    assert_eq!(
+        answer.body["error"]["details"]["invalidFields"]["items"],
+        "must have at most 100 entries"
+    );
+}

@@ -493,3 +493,41 @@ async fn reservations_answer_only_the_order_service_with_a_valid_service_token()
     }
     assert_eq!(app.stock_of(product["id"].as_str().expect("id")).await, 5);
 }
+
+#[tokio::test]
+async fn a_release_that_arrives_before_its_reservation_keeps_that_reservation_from_taking_stock() {
+    // Arrange: the order service gave up on an order (a timeout, a crash) and released it
+    // while the reservation was still on its way.
+    let app = app_with_direct_product_service().await;
+    let (admin, _) = admin_and_user(&app).await;
+    let product = app
+        .create_product(
+            &admin,
+            &json!({"name": "Lamp", "price": 2, "category": "home", "stock": 5}),
+        )
+        .await;
+    let id = product["id"].as_str().expect("id");
+
+    // Act
+    let released = app
+        .send(as_order_service(app.client.post(
+            app.url("/direct/products-svc/reservations/ord_late/release"),
+        )))
+        .await;
+    let late = app
+        .send(
+            as_order_service(
+                app.client
+                    .post(app.url("/direct/products-svc/reservations")),
+            )
+            .json(&json!({"orderId": "ord_late", "items": [{"productId": id, "quantity": 2}]})),
+        )
+        .await;
+
+    // Assert
+    assert_eq!(released.status, 200, "{}", released.text);
+    assert_eq!(released.body["data"]["status"], "released");
+    assert_eq!(late.status, 409, "{}", late.text);
+    assert_eq!(late.body["error"]["details"]["orderId"], "ord_late");
+    assert_eq!(app.stock_of(id).await, 5);
+}
