@@ -387,6 +387,22 @@ impl TestApp {
         &self.options.storage
     }
 
+    /// Every key in the app's key-value store.
+    pub fn key_value_keys(&self) -> Vec<String> {
+        self.options
+            .storage
+            .key_value_keys(self.state.path())
+            .unwrap_or_else(|e| panic!("key-value keys: {e:#}"))
+    }
+
+    /// Writes a key into the app's key-value store from outside.
+    pub fn key_value_set(&self, key: &str, value: &str) {
+        self.options
+            .storage
+            .key_value_set(self.state.path(), key, value)
+            .unwrap_or_else(|e| panic!("key-value set: {e:#}"))
+    }
+
     /// The SQLite file behind `label` for this app.
     pub fn database_path(&self, label: &str) -> PathBuf {
         self.options.storage.database_path(self.state.path(), label)

@@ -4,6 +4,12 @@
 //! Key-value offers no atomic increment, so two requests racing on one counter can both pass
 //! at the boundary: the limit is approximate under bursts, never unbounded. A key-value
 //! failure lets the request through (logged): limiting must not take the API down.
+//!
+//! Counters are keyed by their window (`ratelimit:<window>:addr:<client>`), and key-value has
+//! no expiry, so the first request of each window deletes the counters of earlier ones: the
+//! store holds one window's clients, not every client ever seen. IPv6 clients are counted per
+//! /64, the block one subscriber usually holds, so rotating through its addresses does not
+//! multiply the limit.
 
 use response_handler::{ApiError, RequestContext};
 use serde_json::json;
@@ -18,35 +24,77 @@ fn limit(variable: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// The client's address without the port (`spin-client-addr` is set by the runtime).
-fn client_address(ctx: &RequestContext) -> String {
-    let address = ctx.header("spin-client-addr").unwrap_or("unknown");
-    match address.rsplit_once(':') {
-        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => {
-            host.trim_matches(['[', ']']).to_string()
+/// Prefix of every rate-limit key.
+const PREFIX: &str = "ratelimit:";
+/// The key holding the last window whose older counters were deleted.
+const SWEPT_KEY: &str = "ratelimit:swept";
+
+/// The bucket a client is counted in, from `spin-client-addr` (set by the runtime, never by
+/// the client): its IPv4 address, or its IPv6 /64.
+fn client_bucket(client_addr: Option<&str>) -> String {
+    let address = client_addr.unwrap_or("unknown");
+    let host = match address.parse::<std::net::SocketAddr>() {
+        Ok(socket) => socket.ip(),
+        Err(_) => match address.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
+            Ok(ip) => ip,
+            Err(_) => return address.to_string(),
+        },
+    };
+    match host {
+        std::net::IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+            let block = u128::from(v6) & (u128::MAX << 64);
+            format!("{}/64", std::net::Ipv6Addr::from(block))
         }
-        _ => address.to_string(),
+        std::net::IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or_else(String::new, |v4| v4.to_string()),
+        std::net::IpAddr::V4(v4) => v4.to_string(),
     }
 }
 
-/// Counts one request against `key` in the current window and returns the count.
-fn count(store: &Store, key: &str, window: u64) -> Result<u64, spin_sdk::key_value::Error> {
+/// The counter key of `subject` (`addr:<bucket>` or `user:<id>`) in `window`.
+fn counter_key(window: u64, subject: &str) -> String {
+    format!("{PREFIX}{window}:{subject}")
+}
+
+/// The window a counter key belongs to.
+fn window_of(key: &str) -> Option<u64> {
+    key.strip_prefix(PREFIX)?.split_once(':')?.0.parse().ok()
+}
+
+/// Counts one request against `key` and returns the count.
+fn count(store: &Store, key: &str) -> Result<u64, spin_sdk::key_value::Error> {
     let current = store
         .get(key)?
         .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|text| {
-            let (stored_window, stored_count) = text.split_once(' ')?;
-            Some((
-                stored_window.parse::<u64>().ok()?,
-                stored_count.parse::<u64>().ok()?,
-            ))
-        });
-    let next = match current {
-        Some((stored_window, stored_count)) if stored_window == window => stored_count + 1,
-        _ => 1,
-    };
-    store.set(key, format!("{window} {next}").as_bytes())?;
-    Ok(next)
+        .and_then(|text| text.parse::<u64>().ok())
+        .unwrap_or(0);
+    store.set(key, (current + 1).to_string().as_bytes())?;
+    Ok(current + 1)
+}
+
+/// Once per window: deletes the counters of earlier windows (and of the old key format).
+/// Racing requests may both sweep; deleting twice is harmless.
+fn sweep_earlier_windows(store: &Store, window: u64) -> Result<usize, spin_sdk::key_value::Error> {
+    let swept = store
+        .get(SWEPT_KEY)?
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| text.parse::<u64>().ok());
+    if swept.is_some_and(|swept| swept >= window) {
+        return Ok(0);
+    }
+    store.set(SWEPT_KEY, window.to_string().as_bytes())?;
+    let mut deleted = 0;
+    for key in store.get_keys()? {
+        let stale = key != SWEPT_KEY
+            && key.starts_with(PREFIX)
+            && window_of(&key).is_none_or(|of| of < window);
+        if stale {
+            store.delete(&key)?;
+            deleted += 1;
+        }
+    }
+    Ok(deleted)
 }
 
 fn headers(limit: u64, used: u64, reset_in: u64) -> Vec<(String, String)> {
@@ -80,22 +128,29 @@ pub fn enforce(ctx: &RequestContext) -> Result<Vec<(String, String)>, ApiError> 
             return Ok(Vec::new());
         }
     };
+    if let Err(error) = sweep_earlier_windows(&store, window) {
+        ctx.logger.warn(
+            "rate limit sweep failed",
+            json!({ "cause": format!("{error:?}") }),
+        );
+    }
     let mut checks = Vec::new();
     if per_client > 0 {
-        checks.push((
-            format!("ratelimit:addr:{}", client_address(ctx)),
-            per_client,
-        ));
+        let bucket = client_bucket(ctx.header("spin-client-addr"));
+        checks.push((counter_key(window, &format!("addr:{bucket}")), per_client));
     }
     if per_user > 0
         && ctx.header("authorization").is_some()
         && let Ok(identity) = ctx.identity()
     {
-        checks.push((format!("ratelimit:user:{}", identity.user_id), per_user));
+        checks.push((
+            counter_key(window, &format!("user:{}", identity.user_id)),
+            per_user,
+        ));
     }
     let mut reported = Vec::new();
     for (key, limit) in checks {
-        let used = match count(&store, &key, window) {
+        let used = match count(&store, &key) {
             Ok(used) => used,
             Err(error) => {
                 ctx.logger.warn(
@@ -126,4 +181,45 @@ fn remaining(headers: &[(String, String)]) -> u64 {
         .find(|(name, _)| name == "x-ratelimit-remaining")
         .and_then(|(_, value)| value.parse().ok())
         .unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_clients_are_counted_by_address_and_ipv6_clients_by_their_64() {
+        assert_eq!(client_bucket(Some("203.0.113.9:51234")), "203.0.113.9");
+        assert_eq!(
+            client_bucket(Some("[2001:db8:1:2:aaaa::1]:443")),
+            "2001:db8:1:2::/64"
+        );
+        assert_eq!(
+            client_bucket(Some("[2001:db8:1:2:ffff:ffff:ffff:ffff]:80")),
+            client_bucket(Some("[2001:db8:1:2::7]:80")),
+            "one /64, one bucket"
+        );
+        assert_ne!(
+            client_bucket(Some("[2001:db8:1:3::1]:80")),
+            client_bucket(Some("[2001:db8:1:2::1]:80"))
+        );
+        assert_eq!(
+            client_bucket(Some("[::ffff:198.51.100.7]:80")),
+            "198.51.100.7"
+        );
+        assert_eq!(client_bucket(None), "unknown");
+    }
+
+    #[test]
+    fn counter_keys_carry_their_window() {
+        let key = counter_key(29_000_000, "addr:203.0.113.9");
+        assert_eq!(key, "ratelimit:29000000:addr:203.0.113.9");
+        assert_eq!(window_of(&key), Some(29_000_000));
+        assert_eq!(
+            window_of("ratelimit:addr:203.0.113.9"),
+            None,
+            "the old format"
+        );
+        assert_eq!(window_of(SWEPT_KEY), None);
+    }
 }

@@ -103,10 +103,12 @@ pub async fn get(_ctx: Rc<RequestContext>, _request: Request, params: Params) ->
 }
 
 /// `POST /products` (admin): 201 with the product; `product.created` goes to the outbox.
-pub async fn create(ctx: Rc<RequestContext>, _request: Request, _params: Params) -> ApiResult {
+pub async fn create(ctx: Rc<RequestContext>, request: Request, _params: Params) -> ApiResult {
     ctx.admin()?;
     let body = ctx.json()?;
-    let mut fields = Fields::of(body)?;
+    // The price is read from the exact text sent: a double would turn 19.999999999999999
+    // into 20 and 1e2 into 100, amounts nobody typed.
+    let mut fields = Fields::of(body)?.with_number_literals(request.body());
     let name = fields.required_str("name");
     let description = fields.optional_str("description");
     let price = fields.required_number_text("price");

@@ -5,9 +5,30 @@
 //! `{field: reason}`. Unknown fields are ignored, so a client-sent `role` or `price` never has
 //! an effect.
 
+use std::collections::HashMap;
+
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use crate::ApiError;
+
+/// The exact text of every number at the top level of a JSON object body, by field name
+/// (`19.999999999999999` stays that, where a parsed `Value` would hold the double 20.0).
+/// Anything that is not an object gives none.
+pub fn number_literals(body: &[u8]) -> HashMap<String, String> {
+    serde_json::from_slice::<HashMap<String, Box<RawValue>>>(body)
+        .map(|fields| {
+            fields
+                .into_iter()
+                .filter(|(_, raw)| {
+                    raw.get()
+                        .starts_with(['-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9'])
+                })
+                .map(|(name, raw)| (name, raw.get().to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
 
 /// A JSON object being read field by field.
 #[derive(Debug)]
@@ -16,6 +37,8 @@ pub struct Fields<'a> {
     prefix: String,
     missing: Vec<String>,
     invalid: Map<String, Value>,
+    /// Exact number texts from the raw body (see [`number_literals`]).
+    literals: HashMap<String, String>,
 }
 
 impl<'a> Fields<'a> {
@@ -36,7 +59,14 @@ impl<'a> Fields<'a> {
             prefix: prefix.to_string(),
             missing: Vec::new(),
             invalid: Map::new(),
+            literals: HashMap::new(),
         }
+    }
+
+    /// Reads numbers as the exact text they were sent in (for money), from the raw body.
+    pub fn with_number_literals(mut self, raw_body: &[u8]) -> Self {
+        self.literals = number_literals(raw_body);
+        self
     }
 
     fn path(&self, name: &str) -> String {
@@ -128,14 +158,20 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// A required JSON number, as its exact decimal text (for money).
+    /// A required JSON number, as its exact text (for money) when the reader was given the
+    /// raw body ([`Fields::with_number_literals`]), else as the parsed number prints.
     pub fn required_number_text(&mut self, name: &str) -> Option<String> {
         match self.present(name) {
             None => {
                 self.missing.push(self.path(name));
                 None
             }
-            Some(Value::Number(number)) => Some(number.to_string()),
+            Some(Value::Number(number)) => Some(
+                self.literals
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_else(|| number.to_string()),
+            ),
             Some(_) => {
                 self.invalid(name, "must be a number");
                 None
@@ -277,6 +313,21 @@ mod tests {
             fields.required_number_text("price").as_deref(),
             Some("19.99")
         );
+    }
+
+    #[test]
+    fn number_literals_keep_the_exact_text_sent() {
+        let raw = br#"{"price": 19.999999999999999, "big": 1e2, "name": "x", "n": -0.50}"#;
+        let body: Value = serde_json::from_slice(raw).expect("json");
+        let mut fields = Fields::of(&body).expect("object").with_number_literals(raw);
+
+        assert_eq!(
+            fields.required_number_text("price").as_deref(),
+            Some("19.999999999999999")
+        );
+        assert_eq!(fields.required_number_text("big").as_deref(), Some("1e2"));
+        assert_eq!(fields.required_number_text("n").as_deref(), Some("-0.50"));
+        assert!(number_literals(b"[1, 2]").is_empty());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Gateway behaviours: rate limits, CORS, the OpenAPI document.
 
-use storefront_tests::{AppOptions, spawn_app, spawn_app_with};
+use serde_json::json;
+use storefront_tests::{AppOptions, TestApp, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn requests_over_the_per_address_limit_get_429_with_retry_after() {
@@ -173,10 +174,8 @@ async fn an_upstream_that_never_answers_gives_504_after_the_timeout() {
     holder.abort();
 }
 
-#[tokio::test]
-async fn a_chained_service_that_answers_late_gives_504_after_the_timeout() {
-    // Arrange: the "product service" is a private component of the app, reached over service
-    // chaining (where Spin enforces no timeout of its own), that answers after 20 s.
+/// The app with the test probe as a private component standing in for the product service.
+async fn app_with_probe_as_product_service(options: AppOptions) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let manifest = storefront_tests::manifest_variant(&dir, |text| {
         format!(
@@ -186,14 +185,23 @@ async fn a_chained_service_that_answers_late_gives_504_after_the_timeout() {
     });
     let mut options = AppOptions {
         manifest,
-        ..AppOptions::default()
+        ..options
     }
-    .variable("product_service_url", "http://probe.spin.internal")
-    .variable("upstream_timeout_ms", "300");
+    .variable("product_service_url", "http://probe.spin.internal");
     options
         .source_overrides
         .insert("probe".into(), storefront_tests::probe_component());
-    let app = spawn_app_with(options).await;
+    spawn_app_with(options).await
+}
+
+#[tokio::test]
+async fn a_chained_service_that_answers_late_gives_504_after_the_timeout() {
+    // Arrange: the "product service" is a private component of the app, reached over service
+    // chaining (where Spin enforces no timeout of its own), that answers after 20 s.
+    let app = app_with_probe_as_product_service(
+        AppOptions::default().variable("upstream_timeout_ms", "300"),
+    )
+    .await;
 
     // Act
     let started = std::time::Instant::now();
@@ -210,4 +218,81 @@ async fn a_chained_service_that_answers_late_gives_504_after_the_timeout() {
         started.elapsed() < std::time::Duration::from_secs(5),
         "bounded by the timeout, not by the slow service"
     );
+}
+
+#[tokio::test]
+async fn rate_limit_counters_of_past_windows_are_deleted() {
+    // Arrange: counters left from earlier windows (a client long gone, and the key format
+    // of the previous release), as key-value keeps them forever unless deleted.
+    let app = spawn_app_with(AppOptions::default().variable("rate_limit_per_minute", "100")).await;
+    assert_eq!(app.get("/api/products").await.status, 200);
+    app.key_value_set("ratelimit:1:addr:203.0.113.9", "7");
+    app.key_value_set("ratelimit:addr:198.51.100.7", "1 3");
+    app.key_value_set("ratelimit:swept", "1");
+
+    // Act: the next request finds the sweep of this window not done yet.
+    let answer = app.get("/api/products").await;
+
+    // Assert: only this window's counter (and the sweep marker) remain.
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let keys = app.key_value_keys();
+    assert!(
+        !keys
+            .iter()
+            .any(|key| key.contains("203.0.113.9") || key.contains("198.51.100.7")),
+        "{keys:?}"
+    );
+    assert!(
+        keys.iter().any(|key| key.ends_with(":addr:127.0.0.1")),
+        "{keys:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_client_cannot_pick_its_rate_limit_bucket_with_x_forwarded_for() {
+    let app = spawn_app_with(AppOptions::default().variable("rate_limit_per_minute", "2")).await;
+
+    let mut statuses = Vec::new();
+    for index in 0..3 {
+        let answer = app
+            .send(
+                app.client
+                    .get(app.url("/api/products"))
+                    .header("x-forwarded-for", format!("10.0.0.{index}"))
+                    .header("forwarded", format!("for=10.0.1.{index}")),
+            )
+            .await;
+        statuses.push(answer.status);
+    }
+
+    assert_eq!(statuses, [200, 200, 429]);
+}
+
+#[tokio::test]
+async fn services_see_the_gateways_x_forwarded_for_and_no_credentials_of_the_client_but_its_token()
+{
+    // Arrange: a service that echoes the headers it receives.
+    let app = app_with_probe_as_product_service(AppOptions::default()).await;
+
+    // Act
+    let answer = app
+        .send(
+            app.client
+                .get(app.url("/api/products/echo"))
+                .header("x-forwarded-for", "10.9.8.7")
+                .header("forwarded", "for=10.9.8.7")
+                .header("x-service-token", "forged")
+                .header("authorization", "Bearer the-clients-token"),
+        )
+        .await;
+
+    // Assert
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let seen = &answer.body;
+    assert_eq!(seen["x-forwarded-for"], json!(["127.0.0.1"]), "{seen}");
+    assert!(seen.get("forwarded").is_none(), "{seen}");
+    assert_eq!(seen["authorization"], json!(["Bearer the-clients-token"]));
+    let token = seen["x-service-token"][0].as_str().unwrap_or_default();
+    assert_ne!(token, "forged", "{seen}");
+    assert_eq!(seen["x-service-token"].as_array().map(Vec::len), Some(1));
 }

@@ -531,3 +531,33 @@ async fn a_release_that_arrives_before_its_reservation_keeps_that_reservation_fr
     assert_eq!(late.body["error"]["details"]["orderId"], "ord_late");
     assert_eq!(app.stock_of(id).await, 5);
 }
+
+#[tokio::test]
+async fn prices_are_read_from_the_exact_text_sent_not_from_a_double() {
+    let app = spawn_app().await;
+    let (admin, _) = admin_and_user(&app).await;
+    let create = |raw: &'static str| {
+        app.send(
+            app.authed(app.client.post(app.url("/api/products")), &admin.token)
+                .header("content-type", "application/json")
+                .body(raw),
+        )
+    };
+
+    // A double would read these as 20 and 100.
+    let many_decimals =
+        create(r#"{"name": "A", "price": 19.999999999999999, "category": "c"}"#).await;
+    let exponent = create(r#"{"name": "A", "price": 1e2, "category": "c"}"#).await;
+    let exact = create(r#"{"name": "A", "price": 19.90, "category": "c"}"#).await;
+
+    for answer in [&many_decimals, &exponent] {
+        assert_eq!(answer.status, 400, "{}", answer.text);
+        assert!(
+            answer.body["error"]["details"]["invalidFields"]["price"].is_string(),
+            "{}",
+            answer.text
+        );
+    }
+    assert_eq!(exact.status, 201, "{}", exact.text);
+    assert_eq!(exact.body["data"]["price"], 19.9);
+}

@@ -1,5 +1,6 @@
 //! A component for the tests of hosting behaviour, never part of the app: `GET .../trap`
-//! traps (a Rust panic is a wasm trap), a request with `?sleep_ms=N` answers only after N
+//! traps (a Rust panic is a wasm trap), `.../echo` answers with the request's headers (what a
+//! service behind the gateway receives), a request with `?sleep_ms=N` answers only after N
 //! milliseconds (a slow upstream behind service chaining), anything else answers 200 at once.
 
 /// The Spin entry point; export glue only in the wasm build.
@@ -14,6 +15,22 @@ mod entry {
         if request.path().ends_with("/trap") {
             panic!("probe asked to trap");
         }
+        if request.path().ends_with("/echo") {
+            let headers: Vec<(String, String)> = request
+                .headers()
+                .map(|(name, value)| {
+                    (
+                        name.to_string(),
+                        value.as_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect();
+            return Response::builder()
+                .status(200)
+                .header("content-type", "application/json")
+                .body(super::headers_json(&headers))
+                .build();
+        }
         if let Some(millis) = super::sleep_millis(request.query()) {
             monotonic_clock::subscribe_duration(millis.saturating_mul(1_000_000)).block();
         }
@@ -23,6 +40,25 @@ mod entry {
             .body(r#"{"success":true}"#)
             .build()
     }
+}
+
+/// Headers as a JSON object of lower-case names to arrays of values.
+pub fn headers_json(headers: &[(String, String)]) -> String {
+    let mut object = std::collections::BTreeMap::<String, Vec<String>>::new();
+    for (name, value) in headers {
+        object
+            .entry(name.to_ascii_lowercase())
+            .or_default()
+            .push(value.clone());
+    }
+    let fields: Vec<String> = object
+        .iter()
+        .map(|(name, values)| {
+            let values: Vec<String> = values.iter().map(|v| format!("{v:?}")).collect();
+            format!("{name:?}:[{}]", values.join(","))
+        })
+        .collect();
+    format!("{{{}}}", fields.join(","))
 }
 
 /// The `sleep_ms` query parameter, if any.
@@ -40,5 +76,15 @@ mod tests {
         assert_eq!(super::sleep_millis("a=1&sleep_ms=250"), Some(250));
         assert_eq!(super::sleep_millis("sleep_ms=x"), None);
         assert_eq!(super::sleep_millis(""), None);
+    }
+
+    #[test]
+    fn headers_become_a_json_object_of_value_lists() {
+        let json = super::headers_json(&[
+            ("X-A".into(), "1".into()),
+            ("x-a".into(), "2".into()),
+            ("b".into(), "q\"".into()),
+        ]);
+        assert_eq!(json, r#"{"b":["q\""],"x-a":["1","2"]}"#);
     }
 }
