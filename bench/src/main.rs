@@ -141,6 +141,7 @@ async fn serve(args: &[String]) -> Result<()> {
                 )
             })
             .collect(),
+        request_timeout: None,
     };
     let running = storefront_runner::RunningApp::start(options, ([127, 0, 0, 1], 0).into()).await?;
     println!("Serving http://{}", running.addr());

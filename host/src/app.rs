@@ -44,7 +44,17 @@ pub struct LoadOptions {
     pub variables: ProvidedValues,
     /// Use these `.wasm` files instead of the manifest's `source` (test harnesses).
     pub source_overrides: HashMap<String, PathBuf>,
+    /// How long one instance may run, work after its response included, before it is
+    /// stopped (default [`DEFAULT_REQUEST_TIMEOUT`]).
+    pub request_timeout: Option<Duration>,
 }
+
+/// How long an instance may run unless `--request-timeout` says otherwise: longer than any
+/// request of this app plus the event delivery after it (a batch of 20 at 3 s each).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// How often running WebAssembly is interrupted to check its deadline and let other tasks
+/// of the same worker thread run.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// One component, compiled and pre-linked.
 pub struct LoadedComponent {
@@ -70,6 +80,7 @@ pub struct AppInner {
     storage: StorageLayout,
     connections: Arc<crate::pool::ConnectionPool>,
     admission: Arc<Semaphore>,
+    request_timeout: Duration,
 }
 
 /// Requests from outside served at once. A request holds its slot until every instance it led
@@ -101,7 +112,30 @@ fn engine() -> Result<Engine> {
         return Ok(engine.clone());
     }
     let engine = new_engine()?;
-    Ok(ENGINE.get_or_init(|| engine).clone())
+    let engine = ENGINE.get_or_init(|| engine).clone();
+    start_epoch_ticker(&engine);
+    Ok(engine)
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`], once per process, on a thread of its own
+/// (a busy runtime must not delay the ticks that interrupt what keeps it busy).
+fn start_epoch_ticker(engine: &Engine) {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    let engine = engine.weak();
+    STARTED.call_once(|| {
+        let spawned = std::thread::Builder::new()
+            .name("epoch-ticker".into())
+            .spawn(move || {
+                while let Some(engine) = engine.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            });
+        if let Err(error) = spawned {
+            eprintln!("[runner] cannot start the epoch ticker: {error}");
+        }
+    });
 }
 
 /// The admission slots, one set per process like the engine whose instance pool they protect:
@@ -117,7 +151,11 @@ fn admission_slots() -> Arc<Semaphore> {
 const KEEP_RESIDENT_PER_MEMORY: usize = 2 << 20;
 
 fn new_engine() -> Result<Engine> {
-    let config = Config::new();
+    let mut config = Config::new();
+    // Running code checks an epoch counter that a ticker advances (see `start_epoch_ticker`):
+    // each tick yields to the scheduler, and an instance past its deadline traps, so no
+    // component can hold a worker thread forever.
+    config.epoch_interruption(true);
     let mut pooling = PoolingAllocationConfig::default();
     // A request holds up to three instances (gateway, service, notification), and tests run
     // dozens of concurrent requests; memories are bounded so the reservation stays modest.
@@ -302,6 +340,7 @@ impl AppInner {
             storage,
             connections: Arc::default(),
             admission: admission_slots(),
+            request_timeout: options.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT),
         }))
     }
 
@@ -428,6 +467,16 @@ impl AppInner {
             &self.engine,
             RequestState::new(self.clone(), target, wasi, admission),
         );
+        let started = std::time::Instant::now();
+        let limit = self.request_timeout;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if started.elapsed() > limit {
+                Ok(wasmtime::UpdateDeadline::Interrupt)
+            } else {
+                Ok(wasmtime::UpdateDeadline::Yield(1))
+            }
+        });
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let prepared = store
             .data_mut()

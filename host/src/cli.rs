@@ -49,6 +49,10 @@ struct UpArgs {
     /// Set a variable: `--variable name=value` (wins over SPIN_VARIABLE_<NAME>).
     #[arg(long = "variable", value_parser = parse_variable)]
     variables: Vec<(String, String)>,
+    /// Seconds an instance may run (its work after the response included) before it is
+    /// stopped.
+    #[arg(long = "request-timeout", default_value_t = crate::app::DEFAULT_REQUEST_TIMEOUT.as_secs())]
+    request_timeout: u64,
 }
 
 fn parse_variable(text: &str) -> Result<(String, String), String> {
@@ -78,6 +82,7 @@ async fn up(args: UpArgs) -> Result<()> {
         cache_dir: None,
         variables,
         source_overrides: Default::default(),
+        request_timeout: Some(std::time::Duration::from_secs(args.request_timeout)),
     };
     let running = RunningApp::start(options, args.listen)
         .await

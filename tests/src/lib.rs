@@ -107,6 +107,8 @@ pub struct AppOptions {
     /// rather than inside the test process. Integration tests pass
     /// `env!("CARGO_BIN_EXE_app-runner")`.
     pub runner_binary: Option<PathBuf>,
+    /// On the in-process runner: how long an instance may run (its default otherwise).
+    pub runner_request_timeout: Option<Duration>,
 }
 
 impl Default for AppOptions {
@@ -126,6 +128,7 @@ impl Default for AppOptions {
             host: HostKind::from_env(),
             storage: Storage::from_env(),
             runner_binary: None,
+            runner_request_timeout: None,
         }
     }
 }
@@ -252,6 +255,7 @@ impl Serving {
                         environment: HashMap::new(),
                     },
                     source_overrides: options.sources(),
+                    request_timeout: options.runner_request_timeout,
                 };
                 let running = RunningApp::start(load, ([127, 0, 0, 1], 0).into()).await?;
                 Ok(Self::Runner(running))

@@ -36,3 +36,43 @@ async fn a_trapping_component_gives_a_500_envelope_and_the_runner_keeps_serving(
     assert_eq!(after.status, 200);
     assert_eq!(health.status, 200, "{}", health.text);
 }
+
+#[tokio::test]
+async fn a_component_that_computes_forever_is_stopped_at_the_deadline_and_others_are_served() {
+    // Arrange: a component that never stops computing, and a one-second instance deadline.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let manifest = manifest_variant(&dir, |text| {
+        format!(
+            "{text}\n[[trigger.http]]\nroute = \"/probe/...\"\ncomponent = \"probe\"\n\n[component.probe]\nsource = \"probe.wasm\"\n"
+        )
+    });
+    let mut options = AppOptions {
+        manifest,
+        runner_request_timeout: Some(std::time::Duration::from_secs(1)),
+        ..AppOptions::default()
+    }
+    .on_runner();
+    options
+        .source_overrides
+        .insert("probe".into(), storefront_tests::probe_component());
+    let app = spawn_app_with(options).await;
+
+    // Act: two runaway requests (as many as this machine has cores) and ordinary ones.
+    let started = std::time::Instant::now();
+    let (first, second, health) =
+        tokio::join!(app.get("/probe/spin"), app.get("/probe/spin"), async {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            app.get("/health").await
+        });
+
+    // Assert
+    for runaway in [&first, &second] {
+        assert_eq!(runaway.status, 500, "{}", runaway.text);
+        assert_eq!(runaway.body["error"]["code"], "INTERNAL_ERROR");
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "stopped near the deadline"
+    );
+    assert_eq!(health.status, 200, "served meanwhile: {}", health.text);
+}

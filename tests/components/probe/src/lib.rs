@@ -1,5 +1,5 @@
 //! A component for the tests of hosting behaviour, never part of the app: `GET .../trap`
-//! traps (a Rust panic is a wasm trap), `.../echo` answers with the request's headers (what a
+//! traps (a Rust panic is a wasm trap), `.../spin` computes forever, `.../echo` answers with the request's headers (what a
 //! service behind the gateway receives), a request with `?sleep_ms=N` answers only after N
 //! milliseconds (a slow upstream behind service chaining), anything else answers 200 at once.
 
@@ -14,6 +14,12 @@ mod entry {
     fn handle(request: Request) -> Response {
         if request.path().ends_with("/trap") {
             panic!("probe asked to trap");
+        }
+        if request.path().ends_with("/spin") {
+            let mut turns = 0u64;
+            loop {
+                turns = std::hint::black_box(turns.wrapping_add(1));
+            }
         }
         if request.path().ends_with("/echo") {
             let headers: Vec<(String, String)> = request
