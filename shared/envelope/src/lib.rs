@@ -6,13 +6,14 @@
 //! fields embedded as JSON, `SCREAMING_SNAKE_CASE` codes), each code's HTTP status and type
 //! name, and RFC 3339 timestamps.
 
-use serde_json::{Map, Value};
+use serde::ser::{Serialize, SerializeStruct, Serializer};
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
 
 mod generated {
     wit_bindgen::generate!({
         path: "../../wit",
         world: "storefront:envelope/envelope",
-        additional_derives: [serde::Serialize, serde::Deserialize],
         generate_unused_types: true,
         generate_all,
     });
@@ -22,140 +23,196 @@ pub use generated::storefront::envelope::types::{
     Envelope, ErrorCode, ErrorInfo, Meta, Pagination,
 };
 
-/// Fields whose WIT type is `json` (JSON text) and which the contract embeds as JSON values.
-const JSON_TEXT_FIELDS: [&str; 2] = ["data", "details"];
-/// The field holding an `error-code`.
-const ERROR_CODE_FIELD: &str = "code";
-
 /// Serialises an envelope exactly as the public contract spells it.
 pub fn to_json(envelope: &Envelope) -> String {
-    let generated = serde_json::to_value(envelope).unwrap_or(Value::Null);
-    let mut contract = to_contract(generated);
-    if envelope.success
-        && let Value::Object(fields) = &mut contract
-    {
-        // On success `data` is always present, `null` when there is nothing to return.
-        fields.entry("data").or_insert(Value::Null);
-    }
-    contract.to_string()
+    serde_json::to_string(&Contract(envelope)).unwrap_or_else(|_| "null".to_string())
 }
 
 /// Parses a contract-shaped envelope (for example, an upstream service's answer).
 pub fn from_json(body: &[u8]) -> Result<Envelope, serde_json::Error> {
-    let contract: Value = serde_json::from_slice(body)?;
-    serde_json::from_value(from_contract(contract))
+    serde_json::from_slice::<Contract<Envelope>>(body).map(|contract| contract.0)
 }
 
-fn to_contract(value: Value) -> Value {
-    let Value::Object(fields) = value else {
-        return value;
-    };
-    let mut out = Map::with_capacity(fields.len());
-    for (name, value) in fields {
-        if value.is_null() {
-            continue;
+/// One of the generated types, in the contract's JSON spelling. WIT leaves JSON naming to
+/// the language bindings, so the names are given here, once per type, in both directions.
+#[derive(Debug)]
+pub struct Contract<T>(pub T);
+
+/// A `json` (JSON text) field, embedded as the JSON value it holds.
+fn raw(text: &str) -> Result<&RawValue, serde_json::Error> {
+    serde_json::from_str::<&RawValue>(text)
+}
+
+impl Serialize for Contract<&Envelope> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let envelope = self.0;
+        let mut out = serializer.serialize_struct("Envelope", 5)?;
+        out.serialize_field("success", &envelope.success)?;
+        out.serialize_field("message", &envelope.message)?;
+        match (&envelope.data, envelope.success) {
+            (Some(text), _) => out.serialize_field("data", &raw(text).ok())?,
+            // On success `data` is always present, `null` when there is nothing to return.
+            (None, true) => out.serialize_field("data", &())?,
+            (None, false) => out.skip_field("data")?,
         }
-        let value = if JSON_TEXT_FIELDS.contains(&name.as_str()) {
-            match &value {
-                Value::String(text) => serde_json::from_str(text).unwrap_or(value),
-                _ => value,
-            }
-        } else if name == ERROR_CODE_FIELD {
+        match &envelope.error {
+            Some(error) => out.serialize_field("error", &Contract(error))?,
+            None => out.skip_field("error")?,
+        }
+        out.serialize_field("meta", &Contract(&envelope.meta))?;
+        out.end()
+    }
+}
+
+impl Serialize for Contract<&ErrorInfo> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let error = self.0;
+        let mut out = serializer.serialize_struct("ErrorInfo", 4)?;
+        out.serialize_field("code", error.code.as_contract_str())?;
+        out.serialize_field("type", &error.type_)?;
+        out.serialize_field("message", &error.message)?;
+        match error.details.as_deref().map(raw) {
+            Some(Ok(details)) => out.serialize_field("details", details)?,
+            _ => out.skip_field("details")?,
+        }
+        out.end()
+    }
+}
+
+impl Serialize for Contract<&Meta> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let meta = self.0;
+        let mut out = serializer.serialize_struct("Meta", 7)?;
+        out.serialize_field("requestId", &meta.request_id)?;
+        out.serialize_field("timestamp", &meta.timestamp)?;
+        out.serialize_field("executionTime", &meta.execution_time)?;
+        out.serialize_field("service", &meta.service)?;
+        for (name, value) in [
+            ("environment", &meta.environment),
+            ("version", &meta.version),
+        ] {
             match value {
-                Value::String(variant) => Value::String(screaming_snake(&variant)),
-                other => other,
+                Some(value) => out.serialize_field(name, value)?,
+                None => out.skip_field(name)?,
             }
-        } else {
-            to_contract(value)
+        }
+        match &meta.pagination {
+            Some(pagination) => out.serialize_field("pagination", &Contract(pagination))?,
+            None => out.skip_field("pagination")?,
+        }
+        out.end()
+    }
+}
+
+impl Serialize for Contract<&Pagination> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let page = self.0;
+        let mut out = serializer.serialize_struct("Pagination", 6)?;
+        out.serialize_field("page", &page.page)?;
+        out.serialize_field("limit", &page.limit)?;
+        out.serialize_field("total", &page.total)?;
+        out.serialize_field("totalPages", &page.total_pages)?;
+        out.serialize_field("hasNext", &page.has_next)?;
+        out.serialize_field("hasPrev", &page.has_prev)?;
+        out.end()
+    }
+}
+
+/// The contract's shapes, read into the generated types.
+mod read {
+    use super::*;
+
+    #[derive(Deserialize)]
+    pub struct Envelope<'a> {
+        pub success: bool,
+        pub message: String,
+        #[serde(borrow, default)]
+        pub data: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        pub error: Option<ErrorInfo<'a>>,
+        pub meta: Meta,
+    }
+
+    #[derive(Deserialize)]
+    pub struct ErrorInfo<'a> {
+        pub code: String,
+        #[serde(rename = "type")]
+        pub type_: String,
+        pub message: String,
+        #[serde(borrow, default)]
+        pub details: Option<&'a RawValue>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Meta {
+        pub request_id: String,
+        pub timestamp: String,
+        pub execution_time: u64,
+        pub service: String,
+        #[serde(default)]
+        pub environment: Option<String>,
+        #[serde(default)]
+        pub version: Option<String>,
+        #[serde(default)]
+        pub pagination: Option<Pagination>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Pagination {
+        pub page: u32,
+        pub limit: u32,
+        pub total: u64,
+        pub total_pages: u64,
+        pub has_next: bool,
+        pub has_prev: bool,
+    }
+}
+
+impl<'de> Deserialize<'de> for Contract<Envelope> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let read = read::Envelope::deserialize(deserializer)?;
+        let error = match read.error {
+            Some(error) => Some(ErrorInfo {
+                code: ErrorCode::from_contract_str(&error.code).ok_or_else(|| {
+                    D::Error::custom(format!("unknown error code {}", error.code))
+                })?,
+                type_: error.type_,
+                message: error.message,
+                details: error.details.map(|raw| raw.get().to_string()),
+            }),
+            None => None,
         };
-        out.insert(camel_case(&name), value);
+        let meta = read.meta;
+        Ok(Contract(Envelope {
+            success: read.success,
+            message: read.message,
+            // JSON `null` data is no data.
+            data: read
+                .data
+                .filter(|raw| raw.get() != "null")
+                .map(|raw| raw.get().to_string()),
+            error,
+            meta: Meta {
+                request_id: meta.request_id,
+                timestamp: meta.timestamp,
+                execution_time: meta.execution_time,
+                service: meta.service,
+                environment: meta.environment,
+                version: meta.version,
+                pagination: meta.pagination.map(|page| Pagination {
+                    page: page.page,
+                    limit: page.limit,
+                    total: page.total,
+                    total_pages: page.total_pages,
+                    has_next: page.has_next,
+                    has_prev: page.has_prev,
+                }),
+            },
+        }))
     }
-    Value::Object(out)
-}
-
-fn from_contract(value: Value) -> Value {
-    let Value::Object(fields) = value else {
-        return value;
-    };
-    let mut out = Map::with_capacity(fields.len());
-    for (name, value) in fields {
-        let rust_name = snake_case(&name);
-        let value = if JSON_TEXT_FIELDS.contains(&name.as_str()) {
-            if value.is_null() {
-                continue;
-            }
-            Value::String(value.to_string())
-        } else if name == ERROR_CODE_FIELD {
-            match value {
-                Value::String(code) => Value::String(upper_camel(&code)),
-                other => other,
-            }
-        } else {
-            from_contract(value)
-        };
-        out.insert(rust_name, value);
-    }
-    Value::Object(out)
-}
-
-/// `execution_time` -> `executionTime`; `type_` (a keyword escape) -> `type`.
-fn camel_case(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut upper = false;
-    for c in name.trim_end_matches('_').chars() {
-        if c == '_' {
-            upper = true;
-        } else if upper {
-            out.push(c.to_ascii_uppercase());
-            upper = false;
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// `executionTime` -> `execution_time`; `type` -> `type_`.
-fn snake_case(name: &str) -> String {
-    if name == "type" {
-        return "type_".to_string();
-    }
-    let mut out = String::with_capacity(name.len() + 4);
-    for c in name.chars() {
-        if c.is_ascii_uppercase() {
-            out.push('_');
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// `BadRequest` -> `BAD_REQUEST`.
-fn screaming_snake(variant: &str) -> String {
-    let mut out = String::with_capacity(variant.len() + 4);
-    for (index, c) in variant.chars().enumerate() {
-        if c.is_ascii_uppercase() && index > 0 {
-            out.push('_');
-        }
-        out.push(c.to_ascii_uppercase());
-    }
-    out
-}
-
-/// `BAD_REQUEST` -> `BadRequest`.
-fn upper_camel(code: &str) -> String {
-    code.split('_')
-        .map(|word| {
-            let lower = word.to_ascii_lowercase();
-            let mut chars = lower.chars();
-            chars
-                .next()
-                .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
-                .unwrap_or_default()
-        })
-        .collect()
 }
 
 impl ErrorCode {
@@ -200,11 +257,32 @@ impl ErrorCode {
     }
 
     /// The contract's spelling, e.g. `VALIDATION_ERROR`.
-    pub fn as_contract_str(self) -> String {
-        match serde_json::to_value(self) {
-            Ok(Value::String(variant)) => screaming_snake(&variant),
-            _ => "INTERNAL_ERROR".to_string(),
+    pub fn as_contract_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "BAD_REQUEST",
+            ErrorCode::ValidationError => "VALIDATION_ERROR",
+            ErrorCode::Unauthorized => "UNAUTHORIZED",
+            ErrorCode::Forbidden => "FORBIDDEN",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            ErrorCode::Conflict => "CONFLICT",
+            ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            ErrorCode::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            ErrorCode::UnprocessableEntity => "UNPROCESSABLE_ENTITY",
+            ErrorCode::InsufficientStock => "INSUFFICIENT_STOCK",
+            ErrorCode::TooManyRequests => "TOO_MANY_REQUESTS",
+            ErrorCode::InternalError => "INTERNAL_ERROR",
+            ErrorCode::BadGateway => "BAD_GATEWAY",
+            ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
+            ErrorCode::GatewayTimeout => "GATEWAY_TIMEOUT",
         }
+    }
+
+    /// The code the contract spells `text`.
+    pub fn from_contract_str(text: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|code| code.as_contract_str() == text)
     }
 
     /// The class name reported in `error.type`.

@@ -131,7 +131,7 @@ fn every_code_round_trips_through_contract_json() {
 
 #[test]
 fn contract_codes_are_spelled_as_the_contract_lists_them() {
-    let spelled: Vec<String> = ErrorCode::ALL.iter().map(|c| c.as_contract_str()).collect();
+    let spelled: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_contract_str()).collect();
     assert_eq!(
         spelled,
         [
