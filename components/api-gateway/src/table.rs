@@ -2,6 +2,8 @@
 //! there, and who may call it (the contract's "Who" column). One place; the OpenAPI test
 //! checks `openapi.yaml` against it.
 
+use response_handler::percent::encode_segment;
+
 use crate::upstreams::{NOTIFICATION, ORDER, PRODUCT, USER, Upstream};
 
 /// Who may call a route. Ownership ("owner or admin") is checked by the service, which
@@ -105,18 +107,6 @@ pub fn fill_path(template: &str, lookup: impl Fn(&str) -> Option<String>) -> Opt
         }
     }
     Some(if out.is_empty() { "/".to_string() } else { out })
-}
-
-fn encode_segment(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -21,10 +21,10 @@ const PRODUCERS: &[&str] = &["user-service", "product-service", "order-service"]
 
 /// `GET /health`: healthy when the service's database answers.
 pub async fn health(ctx: Rc<RequestContext>, _request: Request, _params: Params) -> ApiResult {
-    store::health_reply(
+    response_handler::health_reply(
         ctx.config.name,
         schema::open()
-            .and_then(|db| db.ping())
+            .and_then(|db| Ok(db.ping()?))
             .map(|()| serde_json::Value::Null),
     )
 }

@@ -6,6 +6,7 @@
 //! idempotent by event id.
 
 mod domain;
+mod error;
 mod handlers;
 pub mod schema;
 mod storage;

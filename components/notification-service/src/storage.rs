@@ -1,17 +1,13 @@
 //! Notifications and processed events in SQLite (label `notifications`).
 
-use response_handler::{ApiError, PageRequest};
+use contracts::events::Event;
+use response_handler::PageRequest;
 use serde_json::Value;
 use spin_sdk::sqlite::{QueryResult, Value as Sql};
 use store::Database;
 
-use contracts::events::Event;
-
 use crate::domain::{NewNotification, Notification};
-
-fn now() -> String {
-    envelope::rfc3339_from_millis(envelope::now_millis())
-}
+use crate::error::Error;
 
 const COLUMNS: &str = "id, user_id, type, title, message, data, read_at, created_at";
 
@@ -40,7 +36,7 @@ pub fn accept_event(
     db: &Database,
     event: &Event,
     notification: Option<NewNotification>,
-) -> Result<Option<Option<Notification>>, ApiError> {
+) -> Result<Option<Option<Notification>>, Error> {
     db.transaction(|db| {
         let fresh = db.execute(
             "INSERT INTO notifications_processed_events (id, type, source, occurred_at, received_at) VALUES (?, ?, ?, ?, ?)
@@ -50,7 +46,7 @@ pub fn accept_event(
                 Sql::Text(event.event_type.clone()),
                 Sql::Text(event.source.clone()),
                 Sql::Text(event.occurred_at.clone()),
-                Sql::Text(now()),
+                Sql::Text(envelope::now_rfc3339()),
             ],
         )?;
         if fresh.rows.is_empty() {
@@ -72,7 +68,7 @@ pub fn accept_event(
                 Sql::Text(new.title),
                 Sql::Text(new.message),
                 Sql::Text(new.data.to_string()),
-                Sql::Text(now()),
+                Sql::Text(envelope::now_rfc3339()),
             ],
         )?;
         Ok(Some(notifications_of(&created).into_iter().next()))
@@ -85,7 +81,7 @@ pub fn list(
     user_id: &str,
     unread_only: bool,
     page: PageRequest,
-) -> Result<(Vec<Notification>, u64), ApiError> {
+) -> Result<(Vec<Notification>, u64), Error> {
     let filter = if unread_only {
         "user_id = ? AND read_at IS NULL"
     } else {
@@ -103,12 +99,12 @@ pub fn list(
 }
 
 /// Marks the user's notification read (keeping the first read time); `None` if it is not theirs.
-pub fn mark_read(db: &Database, user_id: &str, id: &str) -> Result<Option<Notification>, ApiError> {
+pub fn mark_read(db: &Database, user_id: &str, id: &str) -> Result<Option<Notification>, Error> {
     let updated = db.execute(
         &format!(
             "UPDATE notifications SET read_at = COALESCE(read_at, ?) WHERE id = ? AND user_id = ? RETURNING {COLUMNS}"
         ),
-        &[Sql::Text(now()), Sql::Text(id.into()), Sql::Text(user_id.into())],
+        &[Sql::Text(envelope::now_rfc3339()), Sql::Text(id.into()), Sql::Text(user_id.into())],
     )?;
     Ok(notifications_of(&updated).into_iter().next())
 }

@@ -175,6 +175,7 @@ async fn place_order(
                     idempotency_key: key,
                 },
             )
+            .map_err(ApiError::from)
         });
     if written.is_err() {
         release_and_close(ctx, db, &products, &order_id).await;

@@ -6,6 +6,7 @@
 //! again if writing fails.
 
 mod domain;
+mod error;
 mod handlers;
 pub mod schema;
 mod storage;

@@ -2,20 +2,18 @@
 
 use contracts::events::{EventPayload, OrderCreated};
 use money::Cents;
-use response_handler::{ApiError, PageRequest};
+use response_handler::PageRequest;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use spin_sdk::sqlite::Value as Sql;
-use store::Database;
+use store::{Database, to_json_column};
 
 use crate::domain::{PricedLine, ShippingAddress};
+use crate::error::Error;
+use crate::schema::DATABASE;
 
 /// How long an idempotency key is remembered (the contract asks for at least 24 hours).
 const IDEMPOTENCY_RETENTION_MILLIS: i64 = 48 * 60 * 60 * 1000;
-
-fn now() -> String {
-    envelope::rfc3339_from_millis(envelope::now_millis())
-}
 
 /// An order line as clients see it.
 #[derive(Debug, Clone, Serialize)]
@@ -69,9 +67,9 @@ pub struct NewOrder<'a> {
 /// its idempotency key in one transaction: after a crash, either all of them exist or none.
 /// An intent that a later request has meanwhile taken as abandoned (it is giving the stock
 /// back) is not placed: 503, and the caller releases too.
-pub fn insert_order(db: &Database, new: &NewOrder<'_>) -> Result<OrderView, ApiError> {
-    let created_at = now();
-    let address_json = serde_json::to_value(new.address).map_err(ApiError::internal)?;
+pub fn insert_order(db: &Database, new: &NewOrder<'_>) -> Result<OrderView, Error> {
+    let created_at = envelope::now_rfc3339();
+    let address_json = serde_json::to_value(new.address).unwrap_or_default();
     let view = OrderView {
         id: new.order_id.to_string(),
         order_id: new.order_id.to_string(),
@@ -89,10 +87,9 @@ pub fn insert_order(db: &Database, new: &NewOrder<'_>) -> Result<OrderView, ApiE
             &[Sql::Text(new.order_id.to_string())],
         )?;
         if placed.rows.is_empty() {
-            return Err(ApiError::service_unavailable(
-                "The order took too long and was cancelled; no stock was taken",
-            )
-            .with_details(json!({ "orderId": new.order_id })));
+            return Err(Error::AttemptCancelled {
+                order_id: new.order_id.to_string(),
+            });
         }
         db.execute(
             "INSERT INTO orders (id, user_id, status, total_cents, shipping_address, created_at) VALUES (?, ?, 'pending', ?, ?, ?)",
@@ -130,14 +127,14 @@ pub fn insert_order(db: &Database, new: &NewOrder<'_>) -> Result<OrderView, ApiE
             }),
         )?;
         if let Some(key) = new.idempotency_key {
-            let data = serde_json::to_string(&view).map_err(ApiError::internal)?;
+            let data = to_json_column(DATABASE, &view)?;
             db.execute(
                 "UPDATE orders_idempotency_keys SET status = 'done', response_status = 201, response_data = ?
                  WHERE user_id = ? AND key = ?",
                 &[Sql::Text(data), Sql::Text(new.user_id.into()), Sql::Text(key.into())],
             )?;
         }
-        Ok(())
+        Ok::<_, Error>(())
     })?;
     Ok(view)
 }
@@ -149,28 +146,28 @@ pub fn open_intent(
     order_id: &str,
     user_id: &str,
     retry_at: i64,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     db.execute(
         "INSERT INTO orders_intents (order_id, user_id, status, created_at, retry_at)
          VALUES (?, ?, 'reserving', ?, ?)",
         &[
             Sql::Text(order_id.to_string()),
             Sql::Text(user_id.to_string()),
-            Sql::Text(now()),
+            Sql::Text(envelope::now_rfc3339()),
             Sql::Integer(retry_at),
         ],
-    )
-    .map(drop)
+    )?;
+    Ok(())
 }
 
 /// Marks an intent done without an order: its stock was never taken or has been given back.
-pub fn close_intent(db: &Database, order_id: &str) -> Result<(), ApiError> {
+pub fn close_intent(db: &Database, order_id: &str) -> Result<(), Error> {
     db.execute(
         "UPDATE orders_intents SET status = 'released'
          WHERE order_id = ? AND status IN ('reserving', 'releasing')",
         &[Sql::Text(order_id.to_string())],
-    )
-    .map(drop)
+    )?;
+    Ok(())
 }
 
 /// Takes up to a few intents that are neither placed nor closed and whose time has passed
@@ -180,7 +177,7 @@ pub fn claim_abandoned_intents(
     db: &Database,
     now_millis: i64,
     retry_at: i64,
-) -> Result<Vec<String>, ApiError> {
+) -> Result<Vec<String>, Error> {
     let open = "status IN ('reserving', 'releasing') AND retry_at <= ?1";
     // A read first: the common case (nothing abandoned) takes no write lock.
     let any = db.execute(
@@ -211,7 +208,7 @@ pub fn claim_abandoned_intents(
 /// How many abandoned intents one request releases at most.
 const ABANDONED_PER_REQUEST: i64 = 10;
 
-fn items_of(db: &Database, order_id: &str) -> Result<Vec<ItemView>, ApiError> {
+fn items_of(db: &Database, order_id: &str) -> Result<Vec<ItemView>, Error> {
     let rows = db.execute(
         "SELECT product_id, product_name, quantity, unit_price_cents, total_price_cents
          FROM orders_items WHERE order_id = ? ORDER BY position",
@@ -231,10 +228,7 @@ fn items_of(db: &Database, order_id: &str) -> Result<Vec<ItemView>, ApiError> {
         .collect())
 }
 
-fn orders_of(
-    db: &Database,
-    rows: &spin_sdk::sqlite::QueryResult,
-) -> Result<Vec<OrderView>, ApiError> {
+fn orders_of(db: &Database, rows: &spin_sdk::sqlite::QueryResult) -> Result<Vec<OrderView>, Error> {
     let mut orders = Vec::new();
     for row in rows.rows() {
         let (Some(id), Some(user_id), Some(status), Some(total), Some(address), Some(created_at)) = (
@@ -263,7 +257,7 @@ fn orders_of(
 
 const ORDER_COLUMNS: &str = "id, user_id, status, total_cents, shipping_address, created_at";
 
-pub fn find_order(db: &Database, order_id: &str) -> Result<Option<OrderView>, ApiError> {
+pub fn find_order(db: &Database, order_id: &str) -> Result<Option<OrderView>, Error> {
     let rows = db.execute(
         &format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?"),
         &[Sql::Text(order_id.to_string())],
@@ -276,7 +270,7 @@ pub fn list_orders(
     db: &Database,
     user_id: &str,
     page: PageRequest,
-) -> Result<(Vec<OrderView>, u64), ApiError> {
+) -> Result<(Vec<OrderView>, u64), Error> {
     db.read_transaction(|db| {
         let total = db.execute("SELECT COUNT(*) AS total FROM orders WHERE user_id = ?", &[Sql::Text(user_id.to_string())])?;
         let total = total.rows().next().and_then(|row| row.get::<i64>("total")).unwrap_or(0);
@@ -310,7 +304,7 @@ pub fn claim_key(
     key: &str,
     fingerprint: &str,
     lease_until: i64,
-) -> Result<KeyClaim, ApiError> {
+) -> Result<KeyClaim, Error> {
     let now_millis = envelope::now_millis();
     let cutoff = envelope::rfc3339_from_millis(now_millis - IDEMPOTENCY_RETENTION_MILLIS);
     db.execute(
@@ -321,7 +315,7 @@ pub fn claim_key(
         "INSERT INTO orders_idempotency_keys (user_id, key, fingerprint, status, created_at, claimed_until)
          VALUES (?, ?, ?, 'in_progress', ?, ?)
          ON CONFLICT (user_id, key) DO NOTHING RETURNING key",
-        &[Sql::Text(user_id.into()), Sql::Text(key.into()), Sql::Text(fingerprint.into()), Sql::Text(now()), Sql::Integer(lease_until)],
+        &[Sql::Text(user_id.into()), Sql::Text(key.into()), Sql::Text(fingerprint.into()), Sql::Text(envelope::now_rfc3339()), Sql::Integer(lease_until)],
     )?;
     if !claimed.rows.is_empty() {
         return Ok(KeyClaim::Claimed);
@@ -370,10 +364,10 @@ pub fn claim_key(
 }
 
 /// Forgets a claimed key whose request failed, so the client may retry with it.
-pub fn abandon_key(db: &Database, user_id: &str, key: &str) -> Result<(), ApiError> {
+pub fn abandon_key(db: &Database, user_id: &str, key: &str) -> Result<(), Error> {
     db.execute(
         "DELETE FROM orders_idempotency_keys WHERE user_id = ? AND key = ? AND status = 'in_progress'",
         &[Sql::Text(user_id.into()), Sql::Text(key.into())],
-    )
-    .map(drop)
+    )?;
+    Ok(())
 }

@@ -155,12 +155,7 @@ pub async fn create(ctx: Rc<RequestContext>, request: Request, _params: Params) 
             stock,
         },
     )?;
-    let ctx_for_work = ctx.clone();
-    ctx.after_response(async move {
-        if let Ok(db) = schema::open() {
-            outbox::deliver_pending(&ctx_for_work, &db).await;
-        }
-    });
+    outbox::deliver_after_response(&ctx, schema::open);
     Ok(Reply::created(&product, "Product created successfully"))
 }
 

@@ -13,6 +13,7 @@
 //!   `status` `released` or `unknown`); repeating it changes nothing.
 
 mod domain;
+mod error;
 mod handlers;
 pub mod schema;
 mod storage;

@@ -1,7 +1,8 @@
 //! The database of this service (Spin SQLite label `products`) and its migrations.
 
-use response_handler::ApiError;
 use store::{Database, Migration};
+
+use crate::error::Error;
 
 /// The Spin SQLite label declared in `spin.toml`.
 pub const DATABASE: &str = "products";
@@ -84,8 +85,8 @@ pub const MIGRATIONS: &[Migration] = &[
 ];
 
 /// Opens the database, migrating it on first use.
-pub fn open() -> Result<Database, ApiError> {
-    Database::open(DATABASE, MIGRATIONS)
+pub fn open() -> Result<Database, Error> {
+    Ok(Database::open(DATABASE, MIGRATIONS)?)
 }
 
 #[cfg(test)]

@@ -5,19 +5,16 @@ use contracts::events::{EventPayload, ProductCreated};
 use contracts::reservations::{
     Released, Reservation, ReservationLine, ReservationStatus, ReservedLine,
 };
-use response_handler::{ApiError, PageRequest};
+use response_handler::PageRequest;
 use serde::Serialize;
-use serde_json::json;
 use spin_sdk::sqlite::{QueryResult, Value};
-use store::Database;
+use store::{Database, StoreError, from_json_column, to_json_column};
 
 use crate::domain::{Cents, Product, Quantity, StockOperation};
+use crate::error::Error;
+use crate::schema::DATABASE;
 
 const COLUMNS: &str = "p.id, p.name, p.description, p.price_cents, p.category, p.stock, p.is_active, p.created_at, p.updated_at";
-
-fn now() -> String {
-    envelope::rfc3339_from_millis(envelope::now_millis())
-}
 
 fn products_of(result: &QueryResult) -> Vec<Product> {
     result
@@ -49,9 +46,9 @@ pub struct NewProduct {
 }
 
 /// Inserts a product and records `product.created` in the same transaction.
-pub fn insert(db: &Database, new: NewProduct) -> Result<Product, ApiError> {
+pub fn insert(db: &Database, new: NewProduct) -> Result<Product, Error> {
     let id = format!("prd_{}", uuid::Uuid::new_v4().simple());
-    let now = now();
+    let now = envelope::now_rfc3339();
     db.transaction(|db| {
         db.execute(
             "INSERT INTO products (id, name, description, price_cents, category, stock, is_active, created_at, updated_at)
@@ -77,12 +74,17 @@ pub fn insert(db: &Database, new: NewProduct) -> Result<Product, ApiError> {
                 price: new.price.to_json_number(),
             }),
         )?;
-        Ok(())
+        Ok::<_, Error>(())
     })?;
-    find(db, &id)?.ok_or_else(|| ApiError::internal("product vanished after insert"))
+    find(db, &id)?.ok_or_else(|| {
+        Error::Store(StoreError::Corrupt {
+            label: DATABASE,
+            cause: format!("product {id} vanished after its insert"),
+        })
+    })
 }
 
-pub fn find(db: &Database, id: &str) -> Result<Option<Product>, ApiError> {
+pub fn find(db: &Database, id: &str) -> Result<Option<Product>, Error> {
     let result = db.execute(
         &format!("SELECT {COLUMNS} FROM products p WHERE p.id = ?"),
         &[Value::Text(id.to_string())],
@@ -106,7 +108,7 @@ pub fn list(
     db: &Database,
     filter: &ListFilter,
     page: PageRequest,
-) -> Result<(Vec<Product>, u64), ApiError> {
+) -> Result<(Vec<Product>, u64), Error> {
     let mut from = String::from("FROM products p");
     let mut conditions = vec!["p.is_active = 1".to_string()];
     let mut parameters = Vec::new();
@@ -163,7 +165,7 @@ pub struct StockChange {
     pub new_stock: i64,
 }
 
-fn current_stock(db: &Database, id: &str) -> Result<Option<i64>, ApiError> {
+fn current_stock(db: &Database, id: &str) -> Result<Option<i64>, Error> {
     let result = db.execute(
         "SELECT stock FROM products WHERE id = ?",
         &[Value::Text(id.to_string())],
@@ -171,8 +173,10 @@ fn current_stock(db: &Database, id: &str) -> Result<Option<i64>, ApiError> {
     Ok(result.rows().next().and_then(|row| row.get::<i64>("stock")))
 }
 
-fn not_found(id: &str) -> ApiError {
-    ApiError::not_found("Product not found").with_details(json!({ "productId": id }))
+fn not_found(id: &str) -> Error {
+    Error::ProductNotFound {
+        product_id: id.to_string(),
+    }
 }
 
 /// Changes stock with one conditional UPDATE; a decrease below zero changes nothing (409).
@@ -181,7 +185,7 @@ pub fn change_stock(
     id: &str,
     quantity: Quantity,
     operation: StockOperation,
-) -> Result<StockChange, ApiError> {
+) -> Result<StockChange, Error> {
     let delta = match operation {
         StockOperation::Increase => quantity.get(),
         StockOperation::Decrease => -quantity.get(),
@@ -192,7 +196,7 @@ pub fn change_stock(
          RETURNING stock - ? AS previous, stock AS current",
         &[
             Value::Integer(delta),
-            Value::Text(now()),
+            Value::Text(envelope::now_rfc3339()),
             Value::Text(id.to_string()),
             Value::Integer(delta),
             Value::Integer(delta),
@@ -209,13 +213,15 @@ pub fn change_stock(
     }
     match current_stock(db, id)? {
         None => Err(not_found(id)),
-        Some(available) => Err(ApiError::insufficient_stock(json!({
-            "productId": id, "requested": quantity.get(), "available": available,
-        }))),
+        Some(available) => Err(Error::InsufficientStock {
+            product_id: id.to_string(),
+            requested: quantity.get(),
+            available,
+        }),
     }
 }
 
-fn stored_reservation(db: &Database, order_id: &str) -> Result<Option<Reservation>, ApiError> {
+fn stored_reservation(db: &Database, order_id: &str) -> Result<Option<Reservation>, Error> {
     let result = db.execute(
         "SELECT status, items FROM products_reservations WHERE order_id = ?",
         &[Value::Text(order_id.to_string())],
@@ -223,8 +229,7 @@ fn stored_reservation(db: &Database, order_id: &str) -> Result<Option<Reservatio
     let Some(row) = result.rows().next() else {
         return Ok(None);
     };
-    let items = serde_json::from_str(row.get::<&str>("items").unwrap_or("[]"))
-        .map_err(ApiError::internal)?;
+    let items = from_json_column(DATABASE, row.get::<&str>("items").unwrap_or("[]"))?;
     let status = match row.get::<&str>("status") {
         Some("released") => ReservationStatus::Released,
         _ => ReservationStatus::Reserved,
@@ -243,12 +248,13 @@ pub fn reserve(
     db: &Database,
     order_id: &str,
     lines: &[ReservationLine],
-) -> Result<(Reservation, bool), ApiError> {
+) -> Result<(Reservation, bool), Error> {
     db.transaction(|db| {
         if let Some(existing) = stored_reservation(db, order_id)? {
             if existing.status == ReservationStatus::Released {
-                return Err(ApiError::conflict("This order's reservation was released")
-                    .with_details(json!({ "orderId": order_id })));
+                return Err(Error::ReservationReleased {
+                    order_id: order_id.to_string(),
+                });
             }
             return Ok((existing, false));
         }
@@ -260,7 +266,7 @@ pub fn reserve(
                  RETURNING name, price_cents",
                 &[
                     Value::Integer(line.quantity),
-                    Value::Text(now()),
+                    Value::Text(envelope::now_rfc3339()),
                     Value::Text(line.product_id.clone()),
                     Value::Integer(line.quantity),
                 ],
@@ -273,9 +279,11 @@ pub fn reserve(
                 )?;
                 return Err(match result.rows().next().and_then(|row| row.get::<i64>("stock")) {
                     None => not_found(&line.product_id),
-                    Some(available) => ApiError::insufficient_stock(json!({
-                        "productId": line.product_id, "requested": line.quantity, "available": available,
-                    })),
+                    Some(available) => Error::InsufficientStock {
+                        product_id: line.product_id.clone(),
+                        requested: line.quantity,
+                        available,
+                    },
                 });
             };
             reserved.push(ReservedLine {
@@ -289,8 +297,8 @@ pub fn reserve(
             "INSERT INTO products_reservations (order_id, status, items, created_at) VALUES (?, 'reserved', ?, ?)",
             &[
                 Value::Text(order_id.to_string()),
-                Value::Text(serde_json::to_string(&reserved).map_err(ApiError::internal)?),
-                Value::Text(now()),
+                Value::Text(to_json_column(DATABASE, &reserved)?),
+                Value::Text(envelope::now_rfc3339()),
             ],
         )?;
         Ok((
@@ -308,23 +316,22 @@ pub fn reserve(
 /// order that has no reservation leaves a tombstone, so that a reservation for it arriving
 /// late (the order service gave up on it, or crashed, while it was in flight) cannot keep
 /// the stock.
-pub fn release(db: &Database, order_id: &str) -> Result<Released, ApiError> {
+pub fn release(db: &Database, order_id: &str) -> Result<Released, Error> {
     db.transaction(|db| {
         let released = db.execute(
             "UPDATE products_reservations SET status = 'released', released_at = ?
              WHERE order_id = ? AND status = 'reserved' RETURNING items",
-            &[Value::Text(now()), Value::Text(order_id.to_string())],
+            &[Value::Text(envelope::now_rfc3339()), Value::Text(order_id.to_string())],
         )?;
         if let Some(row) = released.rows().next() {
             let items: Vec<ReservedLine> =
-                serde_json::from_str(row.get::<&str>("items").unwrap_or("[]"))
-                    .map_err(ApiError::internal)?;
+                from_json_column(DATABASE, row.get::<&str>("items").unwrap_or("[]"))?;
             for item in items {
                 db.execute(
                     "UPDATE products SET stock = stock + ?, updated_at = ? WHERE id = ?",
                     &[
                         Value::Integer(item.quantity),
-                        Value::Text(now()),
+                        Value::Text(envelope::now_rfc3339()),
                         Value::Text(item.product_id),
                     ],
                 )?;
@@ -335,8 +342,8 @@ pub fn release(db: &Database, order_id: &str) -> Result<Released, ApiError> {
                  VALUES (?, 'released', '[]', ?, ?) ON CONFLICT (order_id) DO NOTHING",
                 &[
                     Value::Text(order_id.to_string()),
-                    Value::Text(now()),
-                    Value::Text(now()),
+                    Value::Text(envelope::now_rfc3339()),
+                    Value::Text(envelope::now_rfc3339()),
                 ],
             )?;
         }

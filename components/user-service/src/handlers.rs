@@ -85,7 +85,7 @@ pub async fn register(ctx: Rc<RequestContext>, _request: Request, _params: Param
         }
     };
     let token = token_for(&user)?;
-    deliver_events_later(&ctx);
+    outbox::deliver_after_response(&ctx, schema::open);
     Ok(Reply::created(
         &json!({ "user": user, "token": token }),
         "User registered successfully",
@@ -118,7 +118,7 @@ pub async fn login(ctx: Rc<RequestContext>, _request: Request, _params: Params) 
         _ => return Err(invalid()),
     };
     let token = token_for(&user)?;
-    deliver_events_later(&ctx);
+    outbox::deliver_after_response(&ctx, schema::open);
     Ok(Reply::ok(
         &json!({ "user": user, "token": token }),
         "Login successful",
@@ -173,14 +173,4 @@ pub async fn verify(ctx: Rc<RequestContext>, _request: Request, _params: Params)
         &json!({ "id": identity.user_id, "email": identity.email, "name": identity.name, "role": identity.role }),
         "Token valid",
     ))
-}
-
-/// Pushes pending `user.created` events once the response is out.
-fn deliver_events_later(ctx: &Rc<RequestContext>) {
-    let ctx_for_work = ctx.clone();
-    ctx.after_response(async move {
-        if let Ok(db) = schema::open() {
-            outbox::deliver_pending(&ctx_for_work, &db).await;
-        }
-    });
 }

@@ -4,6 +4,7 @@
 //! in `domain`, SQL in `storage`, the schema in `schema`.
 
 mod domain;
+mod error;
 mod handlers;
 pub mod schema;
 mod storage;

@@ -1,11 +1,12 @@
 //! User rows in SQLite (label `users`). Every statement is parameterised.
 
 use contracts::events::{EventPayload, UserCreated};
-use response_handler::{ApiError, PageRequest};
+use response_handler::PageRequest;
 use spin_sdk::sqlite::{QueryResult, Value};
 use store::Database;
 
 use crate::domain::{Email, Name, User};
+use crate::error::Error;
 
 /// A stored user with the hash needed to check a login.
 pub struct Credentials {
@@ -44,7 +45,7 @@ pub fn insert_user(
     name: &Name,
     password_hash: &str,
     role: &str,
-) -> Result<InsertOutcome, ApiError> {
+) -> Result<InsertOutcome, Error> {
     let user = User {
         id: format!("usr_{}", uuid::Uuid::new_v4().simple()),
         email: email.as_str().to_string(),
@@ -84,7 +85,7 @@ pub fn insert_user(
     })
 }
 
-pub fn find_credentials(db: &Database, email: &Email) -> Result<Option<Credentials>, ApiError> {
+pub fn find_credentials(db: &Database, email: &Email) -> Result<Option<Credentials>, Error> {
     let result = db.execute(
         &format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE email_normalized = ?"),
         &[Value::Text(email.normalized().to_string())],
@@ -103,7 +104,7 @@ pub fn find_credentials(db: &Database, email: &Email) -> Result<Option<Credentia
         }))
 }
 
-pub fn find_user(db: &Database, id: &str) -> Result<Option<User>, ApiError> {
+pub fn find_user(db: &Database, id: &str) -> Result<Option<User>, Error> {
     let result = db.execute(
         &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"),
         &[Value::Text(id.to_string())],
@@ -112,7 +113,7 @@ pub fn find_user(db: &Database, id: &str) -> Result<Option<User>, ApiError> {
 }
 
 /// A page of users, newest first, and the total, read in one transaction so they agree.
-pub fn list_users(db: &Database, page: PageRequest) -> Result<(Vec<User>, u64), ApiError> {
+pub fn list_users(db: &Database, page: PageRequest) -> Result<(Vec<User>, u64), Error> {
     db.read_transaction(|db| {
         let total = db.execute("SELECT COUNT(*) AS total FROM users", &[])?;
         let total = total.rows().next().and_then(|row| row.get::<i64>("total")).unwrap_or(0);
@@ -125,10 +126,10 @@ pub fn list_users(db: &Database, page: PageRequest) -> Result<(Vec<User>, u64), 
 }
 
 /// Records the role `admin_emails` now gives a user.
-pub fn set_role(db: &Database, id: &str, role: &str) -> Result<(), ApiError> {
+pub fn set_role(db: &Database, id: &str, role: &str) -> Result<(), Error> {
     db.execute(
         "UPDATE users SET role = ? WHERE id = ?",
         &[Value::Text(role.to_string()), Value::Text(id.to_string())],
-    )
-    .map(drop)
+    )?;
+    Ok(())
 }

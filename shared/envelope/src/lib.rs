@@ -316,6 +316,11 @@ pub fn now_millis() -> i64 {
         .unwrap_or(0)
 }
 
+/// Now, as `YYYY-MM-DDTHH:MM:SS.mmmZ` (how every timestamp of the storefront is written).
+pub fn now_rfc3339() -> String {
+    rfc3339_from_millis(now_millis())
+}
+
 /// Formats milliseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub fn rfc3339_from_millis(millis: i64) -> String {
     let seconds = millis.div_euclid(1000);

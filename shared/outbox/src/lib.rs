@@ -16,13 +16,15 @@
 use std::time::Duration;
 
 use contracts::events::{Event, EventPayload};
-use response_handler::{ApiError, RequestContext};
+use std::rc::Rc;
+
+use response_handler::{ApiResult, RequestContext};
 use serde::Serialize;
 use serde_json::Value;
 use service_client::ServiceClient;
 use spin_sdk::http::Method;
 use spin_sdk::sqlite::Value as Sql;
-use store::{Database, Migration};
+use store::{Database, Migration, StoreError};
 
 /// The migration that creates the outbox table, at `version` of a producer's list. It is
 /// named `outbox` here (as it was first released) and moved to `<label>_outbox` by
@@ -147,7 +149,7 @@ impl RetryPolicy {
 }
 
 /// Writes an event inside the caller's open transaction; returns its id.
-pub fn record(db: &Database, source: &str, payload: &EventPayload) -> Result<String, ApiError> {
+pub fn record(db: &Database, source: &str, payload: &EventPayload) -> Result<String, StoreError> {
     let id = format!("evt_{}", uuid::Uuid::new_v4().simple());
     db.execute(
         &format!(
@@ -189,7 +191,7 @@ pub fn claim(
     now_millis: i64,
     lease_until: i64,
     limit: i64,
-) -> Result<Vec<(Event, i64)>, ApiError> {
+) -> Result<Vec<(Event, i64)>, StoreError> {
     let outbox = table(db);
     let due = "delivered_at IS NULL AND dead_at IS NULL AND claimed_until <= ?1 AND next_attempt_at <= ?1";
     // A read first, so the common case (nothing due) takes no write lock.
@@ -241,7 +243,7 @@ fn settle(
     attempts: i64,
     failure: Option<&str>,
     policy: &RetryPolicy,
-) -> Result<Outcome, ApiError> {
+) -> Result<Outcome, StoreError> {
     let outbox = table(db);
     let now = envelope::now_millis();
     let Some(reason) = failure else {
@@ -360,22 +362,42 @@ pub struct OutboxHealth {
     pub dead_lettered: i64,
 }
 
+/// Delivers pending events once the response has been sent (a producer's write requests call
+/// this), with the database `open` gives.
+pub fn deliver_after_response<E: std::fmt::Display>(
+    ctx: &Rc<RequestContext>,
+    open: impl FnOnce() -> Result<Database, E> + 'static,
+) {
+    let ctx_for_work = ctx.clone();
+    ctx.after_response(async move {
+        match open() {
+            Ok(db) => {
+                deliver_pending(&ctx_for_work, &db).await;
+            }
+            Err(error) => ctx_for_work.logger.error(
+                "cannot open the database to deliver events",
+                serde_json::json!({ "cause": error.to_string() }),
+            ),
+        }
+    });
+}
+
 /// `GET /health` of a producer: its database answers, with its outbox's counts.
 pub fn health_reply(
     service: &str,
-    database: Result<Database, ApiError>,
-) -> response_handler::ApiResult {
-    store::health_reply(
-        service,
-        database.and_then(|db| {
-            db.ping()?;
-            Ok(serde_json::json!({ "outbox": health(&db)? }))
-        }),
-    )
+    database: Result<Database, impl std::fmt::Display>,
+) -> ApiResult {
+    let check = database.map_err(|error| error.to_string()).and_then(|db| {
+        let counts = db.ping().and_then(|()| health(&db));
+        counts
+            .map(|outbox| serde_json::json!({ "outbox": outbox }))
+            .map_err(|error| error.to_string())
+    });
+    response_handler::health_reply(service, check)
 }
 
 /// Counts the outbox's pending and dead-lettered events.
-pub fn health(db: &Database) -> Result<OutboxHealth, ApiError> {
+pub fn health(db: &Database) -> Result<OutboxHealth, StoreError> {
     let counts = db.execute(
         &format!(
             "SELECT

@@ -15,6 +15,7 @@ mod error;
 mod identity;
 mod input;
 mod log;
+pub mod percent;
 mod query;
 mod reply;
 mod request_id;
@@ -28,7 +29,7 @@ pub use identity::{Identity, Role, SERVICE_TOKEN_HEADER, service_keys, token_key
 pub use input::{Fields, number_literals};
 pub use log::{LogLevel, Logger};
 pub use query::{PageRequest, Query, query_pairs};
-pub use reply::{Reply, pagination};
+pub use reply::{Reply, health_reply, pagination};
 pub use request_id::{REQUEST_ID_HEADER, is_sane_request_id};
 pub use routes::{Params, Routes};
 pub use serve::serve;

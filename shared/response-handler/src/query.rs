@@ -3,6 +3,7 @@
 use serde_json::json;
 
 use crate::ApiError;
+use crate::percent::{Part, decode};
 
 /// Decoded `name=value` pairs of a query string (`+` is a space, `%XX` a byte).
 pub fn query_pairs(query: &str) -> Vec<(String, String)> {
@@ -11,34 +12,9 @@ pub fn query_pairs(query: &str) -> Vec<(String, String)> {
         .filter(|pair| !pair.is_empty())
         .map(|pair| {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode(name), decode(value))
+            (decode(name, Part::Query), decode(value, Part::Query))
         })
         .collect()
-}
-
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        match bytes[index] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                if let Some(byte) = text
-                    .get(index + 1..index + 3)
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                {
-                    out.push(byte);
-                    index += 3;
-                    continue;
-                }
-                out.push(b'%');
-            }
-            other => out.push(other),
-        }
-        index += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The query of a request URI (`path?query`), decoded.

@@ -85,6 +85,31 @@ impl Reply {
     }
 }
 
+/// `GET /health` of a service whose health is its database answering `check`; what `check`
+/// returns (an object, else nothing) is added to the healthy answer. A failure is a 503 whose
+/// cause is logged, not sent.
+pub fn health_reply(
+    service: &str,
+    check: Result<serde_json::Value, impl std::fmt::Display>,
+) -> crate::ApiResult {
+    match check {
+        Ok(extra) => {
+            let mut data = serde_json::json!({
+                "service": service, "status": "healthy", "database": "connected"
+            });
+            if let (Some(data), serde_json::Value::Object(extra)) = (data.as_object_mut(), extra) {
+                data.extend(extra);
+            }
+            Ok(Reply::ok(&data, "Service is healthy"))
+        }
+        Err(error) => Err(crate::ApiError::service_unavailable("Service is unhealthy")
+            .with_details(serde_json::json!({
+                "service": service, "status": "unhealthy", "database": "disconnected"
+            }))
+            .with_cause(error)),
+    }
+}
+
 /// Pagination meta for `page` (1-based) of `limit` items out of `total`.
 pub fn pagination(page: u32, limit: u32, total: u64) -> Pagination {
     let limit_wide = u64::from(limit.max(1));

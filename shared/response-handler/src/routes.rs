@@ -9,6 +9,7 @@ use std::rc::Rc;
 use futures::future::LocalBoxFuture;
 use spin_sdk::http::Request;
 
+use crate::percent::{Part, decode};
 use crate::{ApiResult, RequestContext};
 
 /// Path parameters captured by `:name` segments and a trailing `*name`.
@@ -92,31 +93,11 @@ fn match_segments(segments: &[Segment], path: &str) -> Option<Params> {
             }
             Segment::Param(name) => {
                 let value = parts.get(index)?;
-                params.insert(name.clone(), percent_decode(value));
+                params.insert(name.clone(), decode(value, Part::PathSegment));
             }
         }
     }
     (parts.len() == segments.len()).then_some(Params(params))
-}
-
-fn percent_decode(segment: &str) -> String {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        if bytes[index] == b'%'
-            && let Some(byte) = segment
-                .get(index + 1..index + 3)
-                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
-        {
-            out.push(byte);
-            index += 3;
-            continue;
-        }
-        out.push(bytes[index]);
-        index += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 impl Routes {

@@ -16,8 +16,6 @@
 
 use std::time::Duration;
 
-use response_handler::{ApiError, ApiResult, Reply};
-use serde_json::json;
 use spin_sdk::sqlite::{Connection, Error as SqliteError, QueryResult, Value};
 use spin_sdk::wit::wasi::clocks0_2_0::monotonic_clock;
 
@@ -75,8 +73,40 @@ impl std::fmt::Debug for Database {
     }
 }
 
-fn storage_error(label: &str, error: impl std::fmt::Debug) -> ApiError {
-    ApiError::internal(format!("sqlite `{label}`: {error:?}"))
+/// Why a database operation failed. It says nothing a client should see; services log it and
+/// answer 500 (or 503 for health checks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// SQLite refused: the database cannot be opened, a statement failed, a lock timed out.
+    Sqlite { label: &'static str, cause: String },
+    /// Another instance held the migration lock for longer than a first request waits.
+    MigrationTimedOut { label: &'static str },
+    /// A stored value is not what the code wrote (a JSON column that does not parse, say).
+    Corrupt { label: &'static str, cause: String },
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Sqlite { label, cause } => write!(f, "sqlite `{label}`: {cause}"),
+            StoreError::MigrationTimedOut { label } => write!(
+                f,
+                "sqlite `{label}`: still locked by another migration after {MIGRATION_WAIT:?}"
+            ),
+            StoreError::Corrupt { label, cause } => {
+                write!(f, "sqlite `{label}`: unreadable stored value: {cause}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+fn storage_error(label: &'static str, error: impl std::fmt::Debug) -> StoreError {
+    StoreError::Sqlite {
+        label,
+        cause: format!("{error:?}"),
+    }
 }
 
 impl Database {
@@ -86,7 +116,7 @@ impl Database {
     }
 
     /// Opens `label` and applies any pending migrations.
-    pub fn open(label: &'static str, migrations: &[Migration]) -> Result<Self, ApiError> {
+    pub fn open(label: &'static str, migrations: &[Migration]) -> Result<Self, StoreError> {
         let connection = Connection::open(label).map_err(|error| storage_error(label, error))?;
         let database = Self { connection, label };
         database.migrate(migrations)?;
@@ -94,28 +124,33 @@ impl Database {
     }
 
     /// Runs one statement.
-    pub fn execute(&self, statement: &str, parameters: &[Value]) -> Result<QueryResult, ApiError> {
+    pub fn execute(
+        &self,
+        statement: &str,
+        parameters: &[Value],
+    ) -> Result<QueryResult, StoreError> {
         self.connection
             .execute(statement, parameters)
             .map_err(|error| storage_error(self.label, error))
     }
 
-    /// Runs `work` inside `BEGIN IMMEDIATE` … `COMMIT`, rolling back on any error.
-    pub fn transaction<T>(
+    /// Runs `work` inside `BEGIN IMMEDIATE` … `COMMIT`, rolling back on any error (a storage
+    /// error or the caller's own).
+    pub fn transaction<T, E: From<StoreError>>(
         &self,
-        work: impl FnOnce(&Self) -> Result<T, ApiError>,
-    ) -> Result<T, ApiError> {
+        work: impl FnOnce(&Self) -> Result<T, E>,
+    ) -> Result<T, E> {
         self.execute("BEGIN IMMEDIATE", &[])?;
         self.finish_transaction(work(self))
     }
 
     /// Commits after `outcome` is `Ok`, else rolls back.
-    fn finish_transaction<T>(&self, outcome: Result<T, ApiError>) -> Result<T, ApiError> {
+    fn finish_transaction<T, E: From<StoreError>>(&self, outcome: Result<T, E>) -> Result<T, E> {
         match outcome {
             Ok(value) => {
                 if let Err(error) = self.execute("COMMIT", &[]) {
                     let _ = self.execute("ROLLBACK", &[]);
-                    return Err(error);
+                    return Err(error.into());
                 }
                 Ok(value)
             }
@@ -128,10 +163,10 @@ impl Database {
 
     /// Runs `work` inside a read transaction (`BEGIN` … `COMMIT`): every read in it sees the
     /// same snapshot, so a page and its total agree.
-    pub fn read_transaction<T>(
+    pub fn read_transaction<T, E: From<StoreError>>(
         &self,
-        work: impl FnOnce(&Self) -> Result<T, ApiError>,
-    ) -> Result<T, ApiError> {
+        work: impl FnOnce(&Self) -> Result<T, E>,
+    ) -> Result<T, E> {
         self.execute("BEGIN", &[])?;
         let result = work(self);
         let _ = self.execute(if result.is_ok() { "COMMIT" } else { "ROLLBACK" }, &[]);
@@ -139,11 +174,11 @@ impl Database {
     }
 
     /// Whether the database answers a trivial query (for `/health`).
-    pub fn ping(&self) -> Result<(), ApiError> {
+    pub fn ping(&self) -> Result<(), StoreError> {
         self.execute("SELECT 1", &[]).map(drop)
     }
 
-    fn migrate(&self, migrations: &[Migration]) -> Result<(), ApiError> {
+    fn migrate(&self, migrations: &[Migration]) -> Result<(), StoreError> {
         let latest = migrations.iter().map(|m| m.version).max().unwrap_or(0);
         // Every request opens the database, so the up-to-date case is a single read. (Even a
         // `CREATE TABLE IF NOT EXISTS` is a write statement and would queue for the writer.)
@@ -163,10 +198,7 @@ impl Database {
             Attempt::Done => {}
             Attempt::NotNeeded => return Ok(()),
             Attempt::TimedOut => {
-                return Err(ApiError::internal(format!(
-                    "sqlite `{}`: still locked by another migration after {MIGRATION_WAIT:?}",
-                    self.label
-                )));
+                return Err(StoreError::MigrationTimedOut { label: self.label });
             }
         }
         let history = self.history_table();
@@ -221,7 +253,7 @@ impl Database {
         statement: &str,
         deadline: u64,
         mut not_needed: impl FnMut() -> bool,
-    ) -> Result<Attempt, ApiError> {
+    ) -> Result<Attempt, StoreError> {
         let mut pause = Duration::from_millis(2);
         let _ = self.execute("PRAGMA busy_timeout = 0", &[]);
         let outcome = loop {
@@ -255,7 +287,7 @@ impl Database {
     /// Databases made before table names carried the label kept the history in
     /// `schema_migrations`, one service per file: that table becomes this service's. (A
     /// database shared by several labels never has it, since nothing creates it any more.)
-    fn adopt_unprefixed_history(&self) -> Result<(), ApiError> {
+    fn adopt_unprefixed_history(&self) -> Result<(), StoreError> {
         let tables = self.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('schema_migrations', ?)",
             &[Value::Text(self.history_table())],
@@ -277,7 +309,7 @@ impl Database {
     }
 
     /// The highest applied migration version (0 for a new database).
-    pub fn current_version(&self) -> Result<i64, ApiError> {
+    pub fn current_version(&self) -> Result<i64, StoreError> {
         let result = self.execute(
             &format!(
                 "SELECT COALESCE(MAX(version), 0) AS version FROM {}",
@@ -293,24 +325,26 @@ impl Database {
     }
 }
 
-/// `GET /health` of a service whose health is its database answering `check`; what `check`
-/// returns (an object, else nothing) is added to the healthy answer.
-pub fn health_reply(service: &str, check: Result<serde_json::Value, ApiError>) -> ApiResult {
-    match check {
-        Ok(extra) => {
-            let mut data =
-                json!({ "service": service, "status": "healthy", "database": "connected" });
-            if let (Some(data), serde_json::Value::Object(extra)) = (data.as_object_mut(), extra) {
-                data.extend(extra);
-            }
-            Ok(Reply::ok(&data, "Service is healthy"))
-        }
-        Err(error) => Err(ApiError::service_unavailable("Service is unhealthy")
-            .with_details(
-                json!({ "service": service, "status": "unhealthy", "database": "disconnected" }),
-            )
-            .with_cause(error)),
-    }
+/// A value as a JSON column.
+pub fn to_json_column<T: serde::Serialize>(
+    label: &'static str,
+    value: &T,
+) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|error| StoreError::Corrupt {
+        label,
+        cause: error.to_string(),
+    })
+}
+
+/// A stored JSON column read back; a value that does not parse is [`StoreError::Corrupt`].
+pub fn from_json_column<T: serde::de::DeserializeOwned>(
+    label: &'static str,
+    text: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|error| StoreError::Corrupt {
+        label,
+        cause: error.to_string(),
+    })
 }
 
 /// Checks that a migration list is numbered 1, 2, 3, … (a unit test in each service calls it).

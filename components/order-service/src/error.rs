@@ -1,0 +1,42 @@
+//! How this service's storage fails, and how each failure reaches the client: one `From`.
+
+use response_handler::ApiError;
+use serde_json::json;
+use store::StoreError;
+
+/// A failure below the handlers.
+#[derive(Debug)]
+pub enum Error {
+    /// The database failed (logged; the client sees a 500 without the cause).
+    Store(StoreError),
+    /// The attempt outlived its lease and a later request is giving its stock back, so it is
+    /// not placed.
+    AttemptCancelled { order_id: String },
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Store(error) => error.fmt(f),
+            other => write!(f, "{other:?}"),
+        }
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(error: StoreError) -> Self {
+        Error::Store(error)
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Store(error) => ApiError::internal(error),
+            Error::AttemptCancelled { order_id } => ApiError::service_unavailable(
+                "The order took too long and was cancelled; no stock was taken",
+            )
+            .with_details(json!({ "orderId": order_id })),
+        }
+    }
+}

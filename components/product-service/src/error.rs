@@ -1,0 +1,58 @@
+//! How this service's storage fails, and how each failure reaches the client: one `From`.
+
+use response_handler::ApiError;
+use serde_json::json;
+use store::StoreError;
+
+/// A failure below the handlers.
+#[derive(Debug)]
+pub enum Error {
+    /// The database failed (logged; the client sees a 500 without the cause).
+    Store(StoreError),
+    /// No active product has this id.
+    ProductNotFound { product_id: String },
+    /// Fewer units than asked for.
+    InsufficientStock {
+        product_id: String,
+        requested: i64,
+        available: i64,
+    },
+    /// The order's reservation was released (or the order released before it reserved).
+    ReservationReleased { order_id: String },
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Store(error) => error.fmt(f),
+            other => write!(f, "{other:?}"),
+        }
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(error: StoreError) -> Self {
+        Error::Store(error)
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Store(error) => ApiError::internal(error),
+            Error::ProductNotFound { product_id } => ApiError::not_found("Product not found")
+                .with_details(json!({ "productId": product_id })),
+            Error::InsufficientStock {
+                product_id,
+                requested,
+                available,
+            } => ApiError::insufficient_stock(json!({
+                "productId": product_id, "requested": requested, "available": available,
+            })),
+            Error::ReservationReleased { order_id } => {
+                ApiError::conflict("This order's reservation was released")
+                    .with_details(json!({ "orderId": order_id }))
+            }
+        }
+    }
+}
