@@ -3,8 +3,7 @@
 
 use std::rc::Rc;
 
-use response_handler::{ApiError, ApiResult, Params, Reply, RequestContext};
-use spin_sdk::http::Request;
+use response_handler::{ApiError, ApiResult, Reply, RequestContext};
 
 use crate::table::ROUTES;
 
@@ -49,12 +48,7 @@ pub fn methods_for(pattern: &str) -> Vec<&'static str> {
 
 /// `OPTIONS` on a known path: 204 with the allowed methods and headers, or 403 for an origin
 /// the deployment does not allow.
-pub async fn preflight(
-    pattern: &'static str,
-    ctx: Rc<RequestContext>,
-    _request: Request,
-    _params: Params,
-) -> ApiResult {
+pub async fn preflight(pattern: &'static str, ctx: Rc<RequestContext>) -> ApiResult {
     if allowed_origin(&ctx).is_none() {
         return Err(ApiError::forbidden("Origin not allowed"));
     }

@@ -2,15 +2,15 @@
 
 use std::rc::Rc;
 
-use response_handler::{ApiError, ApiResult, Params, Reply, RequestContext};
+use response_handler::{ApiError, ApiResult, Reply, RequestContext};
 use serde_json::{Map, Value, json};
 use service_client::upstream_timeout;
-use spin_sdk::http::{Method, Request};
+use spin_sdk::http::Method;
 
 use crate::upstreams::UPSTREAMS;
 
 /// `GET /health`: every service checked at once, each bounded by the upstream timeout.
-pub async fn health(ctx: Rc<RequestContext>, _request: Request, _params: Params) -> ApiResult {
+pub async fn health(ctx: Rc<RequestContext>) -> ApiResult {
     let timeout = upstream_timeout();
     let checks = UPSTREAMS.iter().map(|upstream| {
         let ctx = ctx.clone();
@@ -65,7 +65,7 @@ pub async fn health(ctx: Rc<RequestContext>, _request: Request, _params: Params)
 pub const OPENAPI_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.json"));
 
 /// `GET /api/openapi.json`: the document itself, not enveloped, so tools can read it.
-pub async fn openapi(_ctx: Rc<RequestContext>, _request: Request, _params: Params) -> ApiResult {
+pub async fn openapi(_ctx: Rc<RequestContext>) -> ApiResult {
     Ok(Reply::passthrough(200, OPENAPI_JSON.as_bytes().to_vec()))
 }
 

@@ -35,8 +35,8 @@ pub fn routes() -> Routes {
         .get("/api/openapi.json", handlers::openapi);
     let routes = table::ROUTES.iter().fold(routes, |routes, route| {
         let route = *route;
-        routes.route(route.method, route.public, move |ctx, request, params| {
-            proxy::forward(route, ctx, request, params)
+        routes.route(route.method, route.public, move |ctx| {
+            proxy::forward(route, ctx)
         })
     });
     let mut patterns: Vec<&'static str> = vec!["/health", "/api/openapi.json"];
@@ -46,9 +46,7 @@ pub fn routes() -> Routes {
         }
     }
     patterns.into_iter().fold(routes, |routes, pattern| {
-        routes.route("OPTIONS", pattern, move |ctx, request, params| {
-            cors::preflight(pattern, ctx, request, params)
-        })
+        routes.route("OPTIONS", pattern, move |ctx| cors::preflight(pattern, ctx))
     })
 }
 

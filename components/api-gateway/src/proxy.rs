@@ -2,9 +2,8 @@
 
 use std::rc::Rc;
 
-use response_handler::{ApiError, ApiResult, Params, Reply, RequestContext};
+use response_handler::{ApiError, ApiResult, Reply, RequestContext};
 use service_client::upstream_timeout;
-use spin_sdk::http::Request;
 
 use crate::table::{Access, GatewayRoute, fill_path};
 
@@ -46,12 +45,7 @@ const RELAYED_RESPONSE_HEADERS: [&str; 6] = [
 ];
 
 /// Checks access, rewrites the path and relays the service's status and envelope.
-pub async fn forward(
-    route: GatewayRoute,
-    ctx: Rc<RequestContext>,
-    request: Request,
-    params: Params,
-) -> ApiResult {
+pub async fn forward(route: GatewayRoute, ctx: Rc<RequestContext>) -> ApiResult {
     match route.access {
         Access::Anyone => {}
         Access::User => {
@@ -61,12 +55,13 @@ pub async fn forward(
             ctx.admin()?;
         }
     }
+    // Route parameters are never empty (empty path segments do not match one).
     let path = fill_path(route.upstream_path, |name| {
-        params.get(name).map(str::to_string)
+        Some(ctx.param(name).to_string()).filter(|value| !value.is_empty())
     })
     .ok_or_else(|| ApiError::internal(format!("route {} lacks a parameter", route.public)))?;
-    let path_and_query = match request.uri().split_once('?') {
-        Some((_, query)) if !query.is_empty() => format!("{path}?{query}"),
+    let path_and_query = match ctx.raw_query() {
+        Some(query) if !query.is_empty() => format!("{path}?{query}"),
         _ => path,
     };
     let mut headers: Vec<(String, Vec<u8>)> = ctx
@@ -79,18 +74,12 @@ pub async fn forward(
         let ip = client.rsplit_once(':').map_or(client, |(ip, _)| ip);
         headers.push(("x-forwarded-for".into(), ip.as_bytes().to_vec()));
     }
-    let body = request.body();
+    let body = ctx.body();
     let body = (!body.is_empty()).then(|| body.to_vec());
     let upstream = route
         .upstream
         .client(upstream_timeout())
-        .send(
-            &ctx,
-            request.method().clone(),
-            &path_and_query,
-            &headers,
-            body,
-        )
+        .send(&ctx, ctx.method().clone(), &path_and_query, &headers, body)
         .await?;
     let mut reply = Reply::passthrough(upstream.status, upstream.body);
     for (name, value) in upstream.headers {

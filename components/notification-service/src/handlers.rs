@@ -3,12 +3,10 @@
 use std::rc::Rc;
 use std::time::Duration;
 
-use response_handler::{
-    ApiError, ApiResult, PageRequest, Params, Query, Reply, RequestContext, pagination,
-};
+use response_handler::{ApiError, ApiResult, PageRequest, Reply, RequestContext, pagination};
 use serde_json::json;
 use service_client::ServiceClient;
-use spin_sdk::http::{Method, Request};
+use spin_sdk::http::Method;
 
 use contracts::events::{Event, EventPayload};
 
@@ -20,7 +18,7 @@ use crate::storage;
 const PRODUCERS: &[&str] = &["user-service", "product-service", "order-service"];
 
 /// `GET /health`: healthy when the service's database answers.
-pub async fn health(ctx: Rc<RequestContext>, _request: Request, _params: Params) -> ApiResult {
+pub async fn health(ctx: Rc<RequestContext>) -> ApiResult {
     response_handler::health_reply(
         ctx.config.name,
         schema::open()
@@ -31,11 +29,7 @@ pub async fn health(ctx: Rc<RequestContext>, _request: Request, _params: Params)
 
 /// `POST /events` (private: reachable only through service chaining): takes an event once.
 /// 201 when new, 200 when the id was seen before (nothing changes).
-pub async fn receive_event(
-    ctx: Rc<RequestContext>,
-    _request: Request,
-    _params: Params,
-) -> ApiResult {
+pub async fn receive_event(ctx: Rc<RequestContext>) -> ApiResult {
     ctx.calling_service(PRODUCERS)?;
     let body = ctx.json()?.clone();
     let invalid =
@@ -93,10 +87,10 @@ fn send_webhook_later(ctx: &Rc<RequestContext>, notification: Notification) {
 }
 
 /// `GET /notifications`: the caller's, newest first; `?unread=true` filters.
-pub async fn list(ctx: Rc<RequestContext>, request: Request, _params: Params) -> ApiResult {
+pub async fn list(ctx: Rc<RequestContext>) -> ApiResult {
     let identity = ctx.identity()?;
-    let query = Query::from_uri(request.uri());
-    let page = PageRequest::parse(&query, 20, 100)?;
+    let query = ctx.query();
+    let page = PageRequest::parse(query, 20, 100)?;
     let unread_only = match query.get("unread") {
         None | Some("false") => false,
         Some("true") => true,
@@ -117,9 +111,9 @@ pub async fn list(ctx: Rc<RequestContext>, request: Request, _params: Params) ->
 }
 
 /// `PATCH /notifications/:id/read`: the owner's only; anyone else gets 404.
-pub async fn mark_read(ctx: Rc<RequestContext>, _request: Request, params: Params) -> ApiResult {
+pub async fn mark_read(ctx: Rc<RequestContext>) -> ApiResult {
     let identity = ctx.identity()?;
-    let id = params.get("id").unwrap_or_default();
+    let id = ctx.param("id");
     let db = schema::open()?;
     let notification = storage::mark_read(&db, &identity.user_id, id)?.ok_or_else(|| {
         ApiError::not_found("Notification not found").with_details(json!({ "notificationId": id }))

@@ -8,11 +8,11 @@ use contracts::reservations::{
 };
 use envelope::ErrorCode;
 use response_handler::{
-    ApiError, ApiResult, Identity, PageRequest, Params, Query, Reply, RequestContext, pagination,
+    ApiError, ApiResult, Identity, PageRequest, Reply, RequestContext, pagination,
 };
 use serde_json::json;
 use service_client::{ServiceClient, upstream_error};
-use spin_sdk::http::{Method, Request};
+use spin_sdk::http::Method;
 use store::Database;
 
 use crate::domain::{OrderRequest, body_fingerprint, parse_idempotency_key, price_lines};
@@ -21,7 +21,7 @@ use crate::storage::{self, KeyClaim, OrderView};
 
 /// `GET /health`: healthy when the service's database answers. Probes call it even when
 /// no client does, so it also releases abandoned order attempts.
-pub async fn health(ctx: Rc<RequestContext>, _request: Request, _params: Params) -> ApiResult {
+pub async fn health(ctx: Rc<RequestContext>) -> ApiResult {
     release_abandoned_later(&ctx);
     outbox::health_reply(ctx.config.name, schema::open())
 }
@@ -214,7 +214,7 @@ fn release_abandoned_later(ctx: &Rc<RequestContext>) {
 }
 
 /// `POST /orders`: all or nothing, exact cents, optional `Idempotency-Key`.
-pub async fn create(ctx: Rc<RequestContext>, _request: Request, _params: Params) -> ApiResult {
+pub async fn create(ctx: Rc<RequestContext>) -> ApiResult {
     let identity = ctx.identity()?;
     let body = ctx.json()?;
     let order = OrderRequest::parse(body)?;
@@ -270,10 +270,10 @@ pub async fn create(ctx: Rc<RequestContext>, _request: Request, _params: Params)
 }
 
 /// `GET /orders`: the caller's orders, newest first.
-pub async fn list(ctx: Rc<RequestContext>, request: Request, _params: Params) -> ApiResult {
+pub async fn list(ctx: Rc<RequestContext>) -> ApiResult {
     let identity = ctx.identity()?;
     release_abandoned_later(&ctx);
-    let page = PageRequest::parse(&Query::from_uri(request.uri()), 20, 100)?;
+    let page = PageRequest::parse(ctx.query(), 20, 100)?;
     let db = schema::open()?;
     let (orders, total) = storage::list_orders(&db, &identity.user_id, page)?;
     Ok(Reply::paginated(
@@ -285,9 +285,9 @@ pub async fn list(ctx: Rc<RequestContext>, request: Request, _params: Params) ->
 
 /// `GET /orders/:id`: the owner's or an admin's; anyone else gets the same 404 as for a
 /// missing order, so order ids cannot be probed.
-pub async fn get(ctx: Rc<RequestContext>, _request: Request, params: Params) -> ApiResult {
+pub async fn get(ctx: Rc<RequestContext>) -> ApiResult {
     let identity = ctx.identity()?;
-    let id = params.get("id").unwrap_or_default();
+    let id = ctx.param("id");
     let db = schema::open()?;
     match storage::find_order(&db, id)? {
         Some(order) if identity.owns_or_admin(&order.user_id) => {

@@ -3,10 +3,9 @@
 use std::rc::Rc;
 
 use response_handler::{
-    ApiError, ApiResult, Fields, PageRequest, Params, Query, Reply, RequestContext, pagination,
+    ApiError, ApiResult, Fields, PageRequest, Query, Reply, RequestContext, pagination,
 };
 use serde_json::json;
-use spin_sdk::http::Request;
 
 use crate::domain::{
     Cents, Quantity, StockOperation, bounded_text, fts_query, parse_initial_stock,
@@ -23,7 +22,7 @@ const MAX_RESERVATION_LINES: usize = 50;
 const RESERVING_SERVICES: &[&str] = &["order-service"];
 
 /// `GET /health`: healthy when the service's database answers.
-pub async fn health(ctx: Rc<RequestContext>, _request: Request, _params: Params) -> ApiResult {
+pub async fn health(ctx: Rc<RequestContext>) -> ApiResult {
     outbox::health_reply(ctx.config.name, schema::open())
 }
 
@@ -43,12 +42,12 @@ fn price_bound(
 }
 
 /// `GET /products`: filtered, searched, paginated.
-pub async fn list(_ctx: Rc<RequestContext>, request: Request, _params: Params) -> ApiResult {
-    let query = Query::from_uri(request.uri());
-    let page = PageRequest::parse(&query, 20, 100)?;
+pub async fn list(ctx: Rc<RequestContext>) -> ApiResult {
+    let query = ctx.query();
+    let page = PageRequest::parse(query, 20, 100)?;
     let mut invalid = serde_json::Map::new();
-    let min_price = price_bound(&query, "minPrice", &mut invalid);
-    let max_price = price_bound(&query, "maxPrice", &mut invalid);
+    let min_price = price_bound(query, "minPrice", &mut invalid);
+    let max_price = price_bound(query, "maxPrice", &mut invalid);
     if let (Some(min), Some(max)) = (min_price, max_price)
         && min > max
     {
@@ -93,8 +92,8 @@ pub async fn list(_ctx: Rc<RequestContext>, request: Request, _params: Params) -
 }
 
 /// `GET /products/:id`.
-pub async fn get(_ctx: Rc<RequestContext>, _request: Request, params: Params) -> ApiResult {
-    let id = params.get("id").unwrap_or_default();
+pub async fn get(ctx: Rc<RequestContext>) -> ApiResult {
+    let id = ctx.param("id");
     let db = schema::open()?;
     let product = storage::find(&db, id)?.ok_or_else(|| {
         ApiError::not_found("Product not found").with_details(json!({ "productId": id }))
@@ -103,12 +102,12 @@ pub async fn get(_ctx: Rc<RequestContext>, _request: Request, params: Params) ->
 }
 
 /// `POST /products` (admin): 201 with the product; `product.created` goes to the outbox.
-pub async fn create(ctx: Rc<RequestContext>, request: Request, _params: Params) -> ApiResult {
+pub async fn create(ctx: Rc<RequestContext>) -> ApiResult {
     ctx.admin()?;
     let body = ctx.json()?;
     // The price is read from the exact text sent: a double would turn 19.999999999999999
     // into 20 and 1e2 into 100, amounts nobody typed.
-    let mut fields = Fields::of(body)?.with_number_literals(request.body());
+    let mut fields = Fields::of(body)?.with_number_literals(ctx.body());
     let name = fields.required_str("name");
     let description = fields.optional_str("description");
     let price = fields.required_number_text("price");
@@ -160,9 +159,9 @@ pub async fn create(ctx: Rc<RequestContext>, request: Request, _params: Params) 
 }
 
 /// `PATCH /products/:id/stock` (admin): `{quantity, operation}`, atomic.
-pub async fn update_stock(ctx: Rc<RequestContext>, _request: Request, params: Params) -> ApiResult {
+pub async fn update_stock(ctx: Rc<RequestContext>) -> ApiResult {
     ctx.admin()?;
-    let id = params.get("id").unwrap_or_default();
+    let id = ctx.param("id");
     let body = ctx.json()?;
     let mut fields = Fields::of(body)?;
     let quantity = fields.required_i64("quantity");
@@ -180,7 +179,7 @@ pub async fn update_stock(ctx: Rc<RequestContext>, _request: Request, params: Pa
 
 /// `POST /reservations` (private, for the order service): reserve a whole order or nothing.
 /// Body `{orderId, items: [{productId, quantity}]}`; 201 on first success, 200 on a replay.
-pub async fn reserve(ctx: Rc<RequestContext>, _request: Request, _params: Params) -> ApiResult {
+pub async fn reserve(ctx: Rc<RequestContext>) -> ApiResult {
     ctx.calling_service(RESERVING_SERVICES)?;
     let body = ctx.json()?;
     let mut fields = Fields::of(body)?;
@@ -221,9 +220,9 @@ pub async fn reserve(ctx: Rc<RequestContext>, _request: Request, _params: Params
 }
 
 /// `POST /reservations/:orderId/release` (private): compensation, idempotent.
-pub async fn release(ctx: Rc<RequestContext>, _request: Request, params: Params) -> ApiResult {
+pub async fn release(ctx: Rc<RequestContext>) -> ApiResult {
     ctx.calling_service(RESERVING_SERVICES)?;
-    let order_id = params.get("orderId").unwrap_or_default();
+    let order_id = ctx.param("orderId");
     let db = schema::open()?;
     let released = storage::release(&db, order_id)?;
     Ok(Reply::ok(&released, "Reservation released"))

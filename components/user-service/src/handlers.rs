@@ -3,18 +3,16 @@
 use std::rc::Rc;
 
 use response_handler::{
-    ApiError, ApiResult, Fields, PageRequest, Params, Query, Reply, RequestContext, Role,
-    pagination, token_keys,
+    ApiError, ApiResult, Fields, PageRequest, Reply, RequestContext, Role, pagination, token_keys,
 };
 use serde_json::json;
-use spin_sdk::http::Request;
 
 use crate::domain::{Email, Name, Password, User, is_admin_email};
 use crate::schema;
 use crate::storage::{self, InsertOutcome};
 
 /// `GET /health`: healthy when the service's database answers.
-pub async fn health(ctx: Rc<RequestContext>, _request: Request, _params: Params) -> ApiResult {
+pub async fn health(ctx: Rc<RequestContext>) -> ApiResult {
     outbox::health_reply(ctx.config.name, schema::open())
 }
 
@@ -59,7 +57,7 @@ fn token_for(user: &User) -> Result<String, ApiError> {
 }
 
 /// `POST /register`: `{email, password, name}` -> 201 `{user, token}`.
-pub async fn register(ctx: Rc<RequestContext>, _request: Request, _params: Params) -> ApiResult {
+pub async fn register(ctx: Rc<RequestContext>) -> ApiResult {
     let body = ctx.json()?;
     let mut fields = Fields::of(body)?;
     let email = fields.required_str("email");
@@ -93,7 +91,7 @@ pub async fn register(ctx: Rc<RequestContext>, _request: Request, _params: Param
 }
 
 /// `POST /login`: `{email, password}` -> 200 `{user, token}`; one 401 for every bad credential.
-pub async fn login(ctx: Rc<RequestContext>, _request: Request, _params: Params) -> ApiResult {
+pub async fn login(ctx: Rc<RequestContext>) -> ApiResult {
     let body = ctx.json()?;
     let mut fields = Fields::of(body)?;
     let email = fields.required_str("email");
@@ -126,7 +124,7 @@ pub async fn login(ctx: Rc<RequestContext>, _request: Request, _params: Params) 
 }
 
 /// `GET /users/me`: the caller's profile.
-pub async fn me(ctx: Rc<RequestContext>, _request: Request, _params: Params) -> ApiResult {
+pub async fn me(ctx: Rc<RequestContext>) -> ApiResult {
     let identity = ctx.identity()?;
     let db = schema::open()?;
     let user = storage::find_user(&db, &identity.user_id)?.ok_or_else(|| {
@@ -140,7 +138,7 @@ pub async fn me(ctx: Rc<RequestContext>, _request: Request, _params: Params) -> 
 
 /// `POST /token/refresh`: a fresh token for the caller's still-valid one, with the role
 /// `admin_emails` gives now; a deleted user gets 401.
-pub async fn refresh(ctx: Rc<RequestContext>, _request: Request, _params: Params) -> ApiResult {
+pub async fn refresh(ctx: Rc<RequestContext>) -> ApiResult {
     let identity = ctx.identity()?;
     let db = schema::open()?;
     let user = storage::find_user(&db, &identity.user_id)?
@@ -154,9 +152,9 @@ pub async fn refresh(ctx: Rc<RequestContext>, _request: Request, _params: Params
 }
 
 /// `GET /users` (admin): newest first, paginated.
-pub async fn list(ctx: Rc<RequestContext>, request: Request, _params: Params) -> ApiResult {
+pub async fn list(ctx: Rc<RequestContext>) -> ApiResult {
     ctx.admin()?;
-    let page = PageRequest::parse(&Query::from_uri(request.uri()), 20, 100)?;
+    let page = PageRequest::parse(ctx.query(), 20, 100)?;
     let db = schema::open()?;
     let (users, total) = storage::list_users(&db, page)?;
     Ok(Reply::paginated(
@@ -167,7 +165,7 @@ pub async fn list(ctx: Rc<RequestContext>, request: Request, _params: Params) ->
 }
 
 /// `POST /auth/verify`: the original design's token check, kept for compatibility.
-pub async fn verify(ctx: Rc<RequestContext>, _request: Request, _params: Params) -> ApiResult {
+pub async fn verify(ctx: Rc<RequestContext>) -> ApiResult {
     let identity = ctx.identity()?;
     Ok(Reply::ok(
         &json!({ "id": identity.user_id, "email": identity.email, "name": identity.name, "role": identity.role }),

@@ -4,7 +4,10 @@ use std::cell::RefCell;
 
 use futures::future::LocalBoxFuture;
 
+use spin_sdk::http::Method;
+
 use crate::log::{LogLevel, Logger};
+use crate::{Params, Query};
 
 /// Response headers as `(name, value)` pairs.
 pub type HeaderList = Vec<(String, String)>;
@@ -55,14 +58,21 @@ impl Environment {
     }
 }
 
-/// One request, as handlers see it.
+/// One request, as handlers see it: its method, path parameters, query, headers and body
+/// (raw and, for services, parsed JSON), with the service's configuration, the request id, a
+/// logger, and work to run after the response.
 pub struct RequestContext {
     pub config: &'static ServiceConfig,
     pub request_id: String,
     pub environment: Environment,
     pub logger: Logger,
     pub(crate) started_millis: i64,
+    pub(crate) method: Method,
+    pub(crate) raw_query: Option<String>,
+    pub(crate) query: Query,
+    pub(crate) params: Params,
     pub(crate) headers: Vec<(String, Vec<u8>)>,
+    pub(crate) body: Vec<u8>,
     pub(crate) json: Option<serde_json::Value>,
     deferred: RefCell<Vec<LocalBoxFuture<'static, ()>>>,
 }
@@ -89,10 +99,41 @@ impl RequestContext {
             environment,
             logger: Logger::new(config.name, level),
             started_millis: envelope::now_millis(),
+            method: Method::Get,
+            raw_query: None,
+            query: Query::default(),
+            params: Params::default(),
             headers: Vec::new(),
+            body: Vec::new(),
             json: None,
             deferred: RefCell::new(Vec::new()),
         }
+    }
+
+    /// The request method.
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// A path parameter of the route (`:id` is `param("id")`); empty if the route has none of
+    /// that name.
+    pub fn param(&self, name: &str) -> &str {
+        self.params.get(name).unwrap_or_default()
+    }
+
+    /// The decoded query string.
+    pub fn query(&self) -> &Query {
+        &self.query
+    }
+
+    /// The query string as sent (for relaying it), without the `?`.
+    pub fn raw_query(&self) -> Option<&str> {
+        self.raw_query.as_deref()
+    }
+
+    /// The request body as received.
+    pub fn body(&self) -> &[u8] {
+        &self.body
     }
 
     /// A request header (case-insensitive), if present and UTF-8.

@@ -22,12 +22,16 @@ pub fn query_pairs(query: &str) -> Vec<(String, String)> {
 pub struct Query(Vec<(String, String)>);
 
 impl Query {
+    /// A query string (without the `?`), decoded.
+    pub fn parse(query: &str) -> Self {
+        Self(query_pairs(query))
+    }
+
+    /// The query of a request URI (`path?query`).
     pub fn from_uri(uri: &str) -> Self {
-        Self(
-            uri.split_once('?')
-                .map(|(_, q)| query_pairs(q))
-                .unwrap_or_default(),
-        )
+        uri.split_once('?')
+            .map(|(_, q)| Self::parse(q))
+            .unwrap_or_default()
     }
 
     /// The first value of `name`, if present and not blank.

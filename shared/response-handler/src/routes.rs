@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use futures::future::LocalBoxFuture;
-use spin_sdk::http::Request;
 
 use crate::percent::{Part, decode};
 use crate::{ApiResult, RequestContext};
@@ -22,8 +21,7 @@ impl Params {
     }
 }
 
-type Handler =
-    Box<dyn Fn(Rc<RequestContext>, Request, Params) -> LocalBoxFuture<'static, ApiResult>>;
+type Handler = Box<dyn Fn(Rc<RequestContext>) -> LocalBoxFuture<'static, ApiResult>>;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Segment {
@@ -108,21 +106,21 @@ impl Routes {
     /// Adds a route; `pattern` segments are literals, `:param`, or a final `*rest`.
     pub fn route<F, Fut>(mut self, method: &'static str, pattern: &'static str, handler: F) -> Self
     where
-        F: Fn(Rc<RequestContext>, Request, Params) -> Fut + 'static,
+        F: Fn(Rc<RequestContext>) -> Fut + 'static,
         Fut: Future<Output = ApiResult> + 'static,
     {
         self.entries.push(Entry {
             method,
             pattern,
             segments: parse_pattern(pattern),
-            handler: Box::new(move |ctx, req, params| Box::pin(handler(ctx, req, params))),
+            handler: Box::new(move |ctx| Box::pin(handler(ctx))),
         });
         self
     }
 
     pub fn get<F, Fut>(self, pattern: &'static str, handler: F) -> Self
     where
-        F: Fn(Rc<RequestContext>, Request, Params) -> Fut + 'static,
+        F: Fn(Rc<RequestContext>) -> Fut + 'static,
         Fut: Future<Output = ApiResult> + 'static,
     {
         self.route("GET", pattern, handler)
@@ -130,7 +128,7 @@ impl Routes {
 
     pub fn post<F, Fut>(self, pattern: &'static str, handler: F) -> Self
     where
-        F: Fn(Rc<RequestContext>, Request, Params) -> Fut + 'static,
+        F: Fn(Rc<RequestContext>) -> Fut + 'static,
         Fut: Future<Output = ApiResult> + 'static,
     {
         self.route("POST", pattern, handler)
@@ -138,7 +136,7 @@ impl Routes {
 
     pub fn patch<F, Fut>(self, pattern: &'static str, handler: F) -> Self
     where
-        F: Fn(Rc<RequestContext>, Request, Params) -> Fut + 'static,
+        F: Fn(Rc<RequestContext>) -> Fut + 'static,
         Fut: Future<Output = ApiResult> + 'static,
     {
         self.route("PATCH", pattern, handler)
@@ -185,7 +183,7 @@ mod tests {
     use super::*;
     use crate::Reply;
 
-    async fn ok(_: Rc<RequestContext>, _: Request, _: Params) -> ApiResult {
+    async fn ok(_: Rc<RequestContext>) -> ApiResult {
         Ok(Reply::ok(&1, "ok"))
     }
 

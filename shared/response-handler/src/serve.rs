@@ -5,13 +5,13 @@ use std::rc::Rc;
 use envelope::{Envelope, ErrorCode, ErrorInfo, Meta};
 use futures::StreamExt;
 use serde_json::{Value, json};
-use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, Request, ResponseOutparam};
+use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
 
 use crate::context::variable;
 use crate::log::LogLevel;
 use crate::request_id::{REQUEST_ID_HEADER, request_id_from};
 use crate::routes::Resolved;
-use crate::{ApiError, ApiResult, Environment, RequestContext, Routes, ServiceConfig};
+use crate::{ApiError, ApiResult, Environment, Query, RequestContext, Routes, ServiceConfig};
 
 /// Largest accepted body unless the `max_body_bytes` variable says otherwise.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -65,9 +65,16 @@ pub async fn serve(
         .and_then(|v| v.trim().parse::<usize>().ok())
         .unwrap_or(DEFAULT_MAX_BODY_BYTES);
 
+    let method_name = method.to_string();
+    ctx.method = method;
+    ctx.query = query.as_deref().map(Query::parse).unwrap_or_default();
+    ctx.raw_query = query;
+    let resolved = routes.resolve(&method_name, &path);
+    if let Resolved::Found(_, params) = &resolved {
+        ctx.params = params.clone();
+    }
     let prepared = prepare(&mut ctx, incoming, max_body).await;
     let ctx = Rc::new(ctx);
-    let method_name = method.to_string();
     let before = match config.before {
         Some(hook) => hook(&ctx),
         None => Ok(Vec::new()),
@@ -76,25 +83,14 @@ pub async fn serve(
         Ok(headers) => (prepared, headers),
         Err(error) => (Err(error), Vec::new()),
     };
-    let outcome: ApiResult = match prepared {
-        Err(error) => Err(error),
-        Ok(body) => {
-            let uri = match &query {
-                Some(query) => format!("{path}?{query}"),
-                None => path.clone(),
-            };
-            let mut request = Request::new(method, uri);
-            for (name, value) in ctx.headers() {
-                request.set_header(name.clone(), String::from_utf8_lossy(value).into_owned());
-            }
-            *request.body_mut() = body;
-            match routes.resolve(&method_name, &path) {
-                Resolved::Found(handler, params) => handler(ctx.clone(), request, params).await,
-                Resolved::MethodNotAllowed(allowed) => Err(ApiError::method_not_allowed(&allowed)),
-                Resolved::NotFound => Err(ApiError::not_found("Route not found")
-                    .with_details(json!({ "method": method_name, "path": path }))),
-            }
+    let outcome: ApiResult = match (prepared, resolved) {
+        (Err(error), _) => Err(error),
+        (Ok(()), Resolved::Found(handler, _)) => handler(ctx.clone()).await,
+        (Ok(()), Resolved::MethodNotAllowed(allowed)) => {
+            Err(ApiError::method_not_allowed(&allowed))
         }
+        (Ok(()), Resolved::NotFound) => Err(ApiError::not_found("Route not found")
+            .with_details(json!({ "method": method_name, "path": path }))),
     };
     let mut rendered = render(&ctx, &outcome);
     rendered.headers.extend(hook_headers);
@@ -108,26 +104,29 @@ pub async fn serve(
     }
 }
 
-/// Reads the body within the limit and, for services, parses it as JSON.
+/// Reads the body within the limit into the context and, for services, parses it as JSON.
 async fn prepare(
     ctx: &mut RequestContext,
     incoming: IncomingRequest,
     limit: usize,
-) -> Result<Vec<u8>, ApiError> {
+) -> Result<(), ApiError> {
     let body = read_body(ctx, incoming, limit).await?;
+    ctx.body = body;
+    let body = &ctx.body;
     if body.is_empty() {
-        return Ok(body);
+        return Ok(());
     }
     if !is_json_content_type(ctx.header("content-type").unwrap_or_default()) {
         return Err(ApiError::unsupported_media_type());
     }
     if ctx.config.parse_json_bodies {
-        ctx.json = Some(serde_json::from_slice(&body).map_err(|error| {
+        let json = serde_json::from_slice(body).map_err(|error| {
             ApiError::bad_request("Malformed JSON body")
                 .with_details(json!({ "reason": error.to_string() }))
-        })?);
+        })?;
+        ctx.json = Some(json);
     }
-    Ok(body)
+    Ok(())
 }
 
 fn is_json_content_type(content_type: &str) -> bool {
