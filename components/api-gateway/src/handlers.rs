@@ -95,7 +95,6 @@ mod tests {
         let routed: BTreeSet<(String, String)> = crate::routes()
             .table()
             .into_iter()
-            .filter(|(method, _)| *method != "OPTIONS")
             .map(|(method, pattern)| {
                 let path = pattern
                     .split('/')

@@ -91,7 +91,7 @@ pub async fn list(ctx: Rc<RequestContext>) -> ApiResult {
     let identity = ctx.identity()?;
     let query = ctx.query();
     let page = PageRequest::parse(query, 20, 100)?;
-    let unread_only = match query.get("unread") {
+    let unread_only = match query.raw("unread") {
         None | Some("false") => false,
         Some("true") => true,
         Some(_) => {

@@ -4,15 +4,15 @@ use std::collections::HashMap;
 
 use contracts::reservations::ReservedLine;
 use money::Cents;
-use response_handler::{ApiError, Fields};
+use response_handler::{ApiError, Fields, json_integer};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// Lines an order may have after duplicates are merged.
-pub const MAX_LINES: usize = 50;
-/// Entries the `items` array may have before merging. Anything longer is refused before a
-/// single entry is read: a 1 MiB body holds tens of thousands of entries.
-pub const MAX_ITEM_ENTRIES: usize = 100;
+/// Entries the `items` array may have (so lines after merging duplicates, too). A longer
+/// array is refused before a single entry is read: a 1 MiB body holds tens of thousands.
+pub const MAX_ITEM_ENTRIES: usize = 50;
+/// Longest product id, in characters as sent.
+const MAX_PRODUCT_ID_CHARS: usize = 100;
 /// Units of one product per order.
 pub const MAX_QUANTITY: i64 = 1000;
 /// Longest address field, in characters.
@@ -49,15 +49,6 @@ pub struct OrderRequest {
     pub shipping_address: ShippingAddress,
 }
 
-fn bounded(fields: &mut Fields<'_>, name: &str, value: Option<&str>) -> Option<String> {
-    let value = value?.trim();
-    if value.chars().count() > MAX_ADDRESS_FIELD {
-        fields.invalid(name, "is too long");
-        return None;
-    }
-    Some(value.to_string())
-}
-
 impl OrderRequest {
     /// Parses `{items: [{productId, quantity}], shippingAddress}`, reporting every problem.
     pub fn parse(body: &Value) -> Result<Self, ApiError> {
@@ -86,7 +77,9 @@ impl OrderRequest {
                     continue;
                 };
                 let product_id = match object.get("productId") {
-                    Some(Value::String(id)) if !id.trim().is_empty() && id.len() <= 100 => {
+                    Some(Value::String(id))
+                        if !id.trim().is_empty() && id.chars().count() <= MAX_PRODUCT_ID_CHARS =>
+                    {
                         Some(id.trim().to_string())
                     }
                     None | Some(Value::Null) => {
@@ -98,7 +91,7 @@ impl OrderRequest {
                         None
                     }
                 };
-                let quantity = match object.get("quantity").and_then(Value::as_i64) {
+                let quantity = match object.get("quantity").and_then(json_integer) {
                     Some(q) if (1..=MAX_QUANTITY).contains(&q) => Some(q),
                     _ => {
                         fields.invalid(
@@ -121,9 +114,6 @@ impl OrderRequest {
                     }
                 }
             }
-            if lines.len() > MAX_LINES {
-                fields.invalid("items", "must have at most 50 distinct products");
-            }
             for line in &lines {
                 if line.quantity > MAX_QUANTITY {
                     fields.invalid(
@@ -135,31 +125,33 @@ impl OrderRequest {
         }
         let address = match fields.required_object("shippingAddress") {
             Some(mut address) => {
-                let street = address.required_str("street");
-                let city = address.required_str("city");
-                let postal_code = address.required_str("postalCode");
-                let country = address.required_str("country");
-                let name = address.optional_str("name");
-                let line2 = address.optional_str("line2");
-                let state = address.optional_str("state");
-                let parsed = ShippingAddress {
-                    street: bounded(&mut address, "street", street).unwrap_or_default(),
-                    city: bounded(&mut address, "city", city).unwrap_or_default(),
-                    postal_code: bounded(&mut address, "postalCode", postal_code)
-                        .unwrap_or_default(),
-                    country: bounded(&mut address, "country", country).unwrap_or_default(),
-                    name: bounded(&mut address, "name", name).filter(|v| !v.is_empty()),
-                    line2: bounded(&mut address, "line2", line2).filter(|v| !v.is_empty()),
-                    state: bounded(&mut address, "state", state).filter(|v| !v.is_empty()),
+                let street = address.required_text("street", MAX_ADDRESS_FIELD);
+                let city = address.required_text("city", MAX_ADDRESS_FIELD);
+                let postal_code = address.required_text("postalCode", MAX_ADDRESS_FIELD);
+                let country = address.required_text("country", MAX_ADDRESS_FIELD);
+                let name = address.optional_text("name", MAX_ADDRESS_FIELD);
+                let line2 = address.optional_text("line2", MAX_ADDRESS_FIELD);
+                let state = address.optional_text("state", MAX_ADDRESS_FIELD);
+                let parsed = match (street, city, postal_code, country) {
+                    (Some(street), Some(city), Some(postal_code), Some(country)) => {
+                        Some(ShippingAddress {
+                            street,
+                            city,
+                            postal_code,
+                            country,
+                            name,
+                            line2,
+                            state,
+                        })
+                    }
+                    _ => None,
                 };
                 fields.absorb(address);
-                Some(parsed)
+                parsed
             }
             None => None,
         };
-        fields.finish()?;
-        let shipping_address =
-            address.ok_or_else(|| ApiError::internal("validated address missing"))?;
+        let (shipping_address,) = fields.complete((address,))?;
         Ok(Self {
             lines,
             shipping_address,
@@ -311,7 +303,7 @@ mod tests {
             .collect();
         let invalid =
             details(json!({"items": many, "shippingAddress": address()}))["invalidFields"].clone();
-        assert_eq!(invalid["items"], "must have at most 100 entries");
+        assert_eq!(invalid["items"], "must have at most 50 entries");
         assert_eq!(invalid.as_object().map(|o| o.len()), Some(1), "{invalid}");
     }
 

@@ -1,5 +1,6 @@
 //! Product-service domain: money in integer cents, quantities, search terms, the product view.
 
+use response_handler::clean_text;
 use serde::Serialize;
 
 pub use money::Cents;
@@ -50,16 +51,10 @@ impl StockOperation {
     }
 }
 
-/// Trims a required text field and bounds its length in characters.
-pub fn bounded_text(raw: &str, max_chars: usize) -> Result<String, &'static str> {
-    let trimmed = raw.trim();
-    if trimmed.is_empty() {
-        return Err("must not be empty");
-    }
-    if trimmed.chars().count() > max_chars {
-        return Err("is too long");
-    }
-    Ok(trimmed.to_string())
+/// A line of text of at most `max_chars` characters as sent, with no invisible or control
+/// character, trimmed, not blank (names and categories).
+pub fn bounded_text(raw: &str, max_chars: usize) -> Result<String, String> {
+    clean_text(raw, max_chars)?.ok_or_else(|| "must not be empty".to_string())
 }
 
 /// Turns free text into an FTS5 query: each word a quoted prefix term, all required.

@@ -18,6 +18,11 @@ use crate::storage::{self, ListFilter, NewProduct};
 /// Lines one reservation may hold (the order service allows 50).
 const MAX_RESERVATION_LINES: usize = 50;
 
+/// Longest product name, category and description, in characters as sent.
+const MAX_NAME_CHARS: usize = 200;
+const MAX_CATEGORY_CHARS: usize = 100;
+const MAX_DESCRIPTION_CHARS: usize = 5000;
+
 /// The services that may reserve and release stock (private endpoints).
 const RESERVING_SERVICES: &[&str] = &["order-service"];
 
@@ -31,11 +36,8 @@ fn price_bound(
     name: &str,
     invalid: &mut serde_json::Map<String, serde_json::Value>,
 ) -> Option<Cents> {
-    let raw = query.get(name)?;
-    // Bounds may be 0 ("from free"), unlike a product's price.
-    if raw.trim() == "0" || raw.trim().trim_end_matches('0') == "0." {
-        return Some(Cents::from_cents(0));
-    }
+    // Bounds may be 0 ("from free"), unlike a product's price; a blank bound is no number.
+    let raw = query.raw(name)?;
     Cents::parse(raw)
         .map_err(|reason| invalid.insert(name.to_string(), json!(reason)))
         .ok()
@@ -113,10 +115,13 @@ pub async fn create(ctx: Rc<RequestContext>) -> ApiResult {
     let price = fields.required_number_text("price");
     let category = fields.required_str("category");
     let stock = fields.optional_i64("stock");
-    let name = fields.parsed("name", name, |raw| bounded_text(raw, 200));
+    // Free text over several lines: any character, at most 5000 as sent.
     let description = match description {
-        Some(raw) if raw.chars().count() > 5000 => {
-            fields.invalid("description", "is too long");
+        Some(raw) if raw.chars().count() > MAX_DESCRIPTION_CHARS => {
+            fields.invalid(
+                "description",
+                format!("must be at most {MAX_DESCRIPTION_CHARS} characters"),
+            );
             None
         }
         other => Some(other.unwrap_or_default().trim().to_string()),
@@ -132,17 +137,16 @@ pub async fn create(ctx: Rc<RequestContext>) -> ApiResult {
             None
         }
     });
-    let category = fields.parsed("category", category, |raw| bounded_text(raw, 100));
+    let name = fields.parsed("name", name, |raw| bounded_text(raw, MAX_NAME_CHARS));
+    let category = fields.parsed("category", category, |raw| {
+        bounded_text(raw, MAX_CATEGORY_CHARS)
+    });
     let stock = match stock {
         None => Some(0),
         given => fields.parsed("stock", given, parse_initial_stock),
     };
-    fields.finish()?;
-    let (Some(name), Some(description), Some(price), Some(category), Some(stock)) =
-        (name, description, price, category, stock)
-    else {
-        return Err(ApiError::internal("validated fields missing"));
-    };
+    let (name, description, price, category, stock) =
+        fields.complete((name, description, price, category, stock))?;
     let db = schema::open()?;
     let product = storage::insert(
         &db,
@@ -168,10 +172,7 @@ pub async fn update_stock(ctx: Rc<RequestContext>) -> ApiResult {
     let operation = fields.required_str("operation");
     let quantity = fields.parsed("quantity", quantity, Quantity::parse);
     let operation = fields.parsed("operation", operation, StockOperation::parse);
-    fields.finish()?;
-    let (Some(quantity), Some(operation)) = (quantity, operation) else {
-        return Err(ApiError::internal("validated fields missing"));
-    };
+    let (quantity, operation) = fields.complete((quantity, operation))?;
     let db = schema::open()?;
     let change = storage::change_stock(&db, id, quantity, operation)?;
     Ok(Reply::ok(&change, "Stock updated successfully"))
@@ -207,8 +208,7 @@ pub async fn reserve(ctx: Rc<RequestContext>) -> ApiResult {
             }
         }
     }
-    fields.finish()?;
-    let order_id = order_id.unwrap_or_default();
+    let (order_id,) = fields.complete((order_id,))?;
     let db = schema::open()?;
     let (reservation, created) = storage::reserve(&db, order_id, &lines)?;
     let reply = if created {

@@ -66,10 +66,7 @@ pub async fn register(ctx: Rc<RequestContext>) -> ApiResult {
     let email = fields.parsed("email", email, Email::parse);
     let password = fields.parsed("password", password, Password::parse);
     let name = fields.parsed("name", name, Name::parse);
-    fields.finish()?;
-    let (Some(email), Some(password), Some(name)) = (email, password, name) else {
-        return Err(ApiError::internal("validated fields missing"));
-    };
+    let (email, password, name) = fields.complete((email, password, name))?;
 
     let role = role_for(&email);
     let password_hash =
@@ -96,10 +93,7 @@ pub async fn login(ctx: Rc<RequestContext>) -> ApiResult {
     let mut fields = Fields::of(body)?;
     let email = fields.required_str("email");
     let password = fields.required_str("password");
-    fields.finish()?;
-    let (Some(email), Some(password)) = (email, password) else {
-        return Err(ApiError::internal("validated fields missing"));
-    };
+    let (email, password) = fields.complete((email, password))?;
     let invalid = || ApiError::unauthorized("Invalid credentials");
     let db = schema::open()?;
     let credentials = match Email::parse(email) {

@@ -12,9 +12,8 @@ impl Cents {
     /// The largest price accepted: 99,999,999.99.
     pub const MAX: i64 = 9_999_999_999;
 
-    /// `"19.99"` -> 1999; at most two decimals, no sign, no exponent.
+    /// `"19.99"` -> 1999; at most two decimals, no sign, no exponent, no surrounding space.
     pub fn parse(text: &str) -> Result<Self, &'static str> {
-        let text = text.trim();
         let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
         let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
         if !digits(whole) || (text.contains('.') && !digits(fraction)) {
@@ -98,6 +97,8 @@ mod tests {
             "19.999999999999999",
             "1e2",
             "1E2",
+            " 5",
+            "5 ",
         ] {
             assert!(Cents::parse(text).is_err(), "{text}");
         }

@@ -12,6 +12,84 @@ use serde_json::{Map, Value, json};
 
 use crate::ApiError;
 
+/// The integer a JSON number is, as JSON Schema counts: `3` and `3.0` are 3; `2.5`, `"3"` and
+/// numbers beyond `i64` are not integers.
+pub fn json_integer(value: &Value) -> Option<i64> {
+    const LIMIT: f64 = 9_223_372_036_854_775_807.0;
+    value.as_i64().or_else(|| {
+        value
+            .as_f64()
+            .filter(|number| number.fract() == 0.0 && number.abs() < LIMIT)
+            .map(|number| number as i64)
+    })
+}
+
+/// Characters that render as nothing or reorder text: controls, format characters (zero-width
+/// spaces and joiners, the soft hyphen, bidirectional overrides and isolates, BOM, tags) and
+/// fillers. In a name, an address or an email they hide what is really there.
+pub fn is_invisible_or_bidi(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{FFF9}'..='\u{FFFB}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{E0000}'..='\u{E0FFF}'
+        )
+}
+
+/// A line of text as the API takes it: at most `max_chars` characters as sent, none of them
+/// invisible or a control, then trimmed. `Ok(None)` when nothing but whitespace is left.
+pub fn clean_text(raw: &str, max_chars: usize) -> Result<Option<String>, String> {
+    if raw.chars().count() > max_chars {
+        return Err(format!("must be at most {max_chars} characters"));
+    }
+    if raw.chars().any(is_invisible_or_bidi) {
+        return Err("must not contain invisible or control characters".to_string());
+    }
+    let trimmed = raw.trim();
+    Ok((!trimmed.is_empty()).then(|| trimmed.to_string()))
+}
+
+/// Values read from several fields, complete when every one of them is there.
+pub trait Complete {
+    type Output;
+    fn complete(self) -> Option<Self::Output>;
+}
+
+macro_rules! complete_tuple {
+    ($($name:ident),+) => {
+        impl<$($name),+> Complete for ($(Option<$name>,)+) {
+            type Output = ($($name,)+);
+            #[allow(non_snake_case)]
+            fn complete(self) -> Option<Self::Output> {
+                let ($($name,)+) = self;
+                Some(($($name?,)+))
+            }
+        }
+    };
+}
+complete_tuple!(A);
+complete_tuple!(A, B);
+complete_tuple!(A, B, C);
+complete_tuple!(A, B, C, D);
+complete_tuple!(A, B, C, D, E);
+complete_tuple!(A, B, C, D, E, F);
+
 /// The exact text of every number at the top level of a JSON object body, by field name
 /// (`19.999999999999999` stays that, where a parsed `Value` would hold the double 20.0).
 /// Anything that is not an object gives none.
@@ -119,6 +197,34 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A required line of text (see [`clean_text`]); blank counts as missing.
+    pub fn required_text(&mut self, name: &str, max_chars: usize) -> Option<String> {
+        let raw = self.required_str(name)?;
+        match clean_text(raw, max_chars) {
+            Ok(Some(text)) => Some(text),
+            Ok(None) => {
+                self.missing.push(self.path(name));
+                None
+            }
+            Err(reason) => {
+                self.invalid(name, reason);
+                None
+            }
+        }
+    }
+
+    /// An optional line of text (see [`clean_text`]); `null` and blank are absent.
+    pub fn optional_text(&mut self, name: &str, max_chars: usize) -> Option<String> {
+        let raw = self.optional_str(name)?;
+        match clean_text(raw, max_chars) {
+            Ok(text) => text,
+            Err(reason) => {
+                self.invalid(name, reason);
+                None
+            }
+        }
+    }
+
     /// An optional string (`null` is absent).
     pub fn optional_str(&mut self, name: &str) -> Option<&'a str> {
         match self.present(name) {
@@ -131,7 +237,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// A required JSON integer (not `"3"`, not `2.5`).
+    /// A required JSON integer (see [`json_integer`]: not `"3"`, not `2.5`).
     pub fn required_i64(&mut self, name: &str) -> Option<i64> {
         match self.present(name) {
             None => {
@@ -149,7 +255,7 @@ impl<'a> Fields<'a> {
     }
 
     fn integer(&mut self, name: &str, value: &Value) -> Option<i64> {
-        match value.as_i64() {
+        match json_integer(value) {
             Some(number) => Some(number),
             None => {
                 self.invalid(name, "must be an integer");
@@ -223,6 +329,16 @@ impl<'a> Fields<'a> {
         self.missing.is_empty() && self.invalid.is_empty()
     }
 
+    /// The values read, once every field was present and valid; otherwise one validation error
+    /// naming every problem. A reader that returns nothing has always recorded why, so a clean
+    /// reader has every value (were it not so, that would be a bug here: a 500).
+    pub fn complete<T: Complete>(self, values: T) -> Result<T::Output, ApiError> {
+        self.finish()?;
+        values.complete().ok_or_else(|| {
+            ApiError::internal("a field reader returned no value without recording why")
+        })
+    }
+
     /// `Ok` when every field was present and valid, else one validation error naming them all.
     pub fn finish(self) -> Result<(), ApiError> {
         if self.is_clean() {
@@ -263,6 +379,16 @@ mod tests {
             details(fields.finish())["missingFields"],
             json!(["email", "password", "name"])
         );
+    }
+
+    #[test]
+    fn integers_are_whole_numbers_whatever_their_spelling() {
+        assert_eq!(json_integer(&json!(3)), Some(3));
+        assert_eq!(json_integer(&json!(3.0)), Some(3));
+        assert_eq!(json_integer(&json!(-7.0)), Some(-7));
+        assert_eq!(json_integer(&json!(2.5)), None);
+        assert_eq!(json_integer(&json!("3")), None);
+        assert_eq!(json_integer(&json!(1e300)), None);
     }
 
     #[test]
@@ -312,6 +438,38 @@ mod tests {
         assert_eq!(
             fields.required_number_text("price").as_deref(),
             Some("19.99")
+        );
+    }
+
+    #[test]
+    fn text_counts_characters_as_sent_refuses_invisible_ones_and_trims() {
+        assert_eq!(clean_text("  Ann  ", 7), Ok(Some("Ann".to_string())));
+        assert!(
+            clean_text("  Ann  ", 6).is_err(),
+            "the length counts what was sent"
+        );
+        assert_eq!(clean_text(" \u{3000} ", 10), Ok(None));
+        for raw in ["A\tB", "Ann\u{200B}", "\u{202E}nnA", "x\u{E0041}"] {
+            assert!(clean_text(raw, 10).is_err(), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn complete_gives_every_value_or_every_problem() {
+        let body = json!({"a": "x", "b": 2});
+        let mut fields = Fields::of(&body).expect("object");
+        let a = fields.required_text("a", 5);
+        let b = fields.required_i64("b");
+        assert_eq!(fields.complete((a, b)).ok(), Some(("x".to_string(), 2)));
+
+        let body = json!({"a": "   "});
+        let mut fields = Fields::of(&body).expect("object");
+        let a = fields.required_text("a", 5);
+        let b = fields.required_i64("b");
+        let error = fields.complete((a, b)).expect_err("missing");
+        assert_eq!(
+            error.details.expect("details")["missingFields"],
+            json!(["a", "b"])
         );
     }
 

@@ -26,7 +26,9 @@ pub use context::{Environment, RequestContext, ServiceConfig};
 pub use envelope::{ErrorCode, Pagination};
 pub use error::ApiError;
 pub use identity::{Identity, Role, SERVICE_TOKEN_HEADER, service_keys, token_keys};
-pub use input::{Fields, number_literals};
+pub use input::{
+    Complete, Fields, clean_text, is_invisible_or_bidi, json_integer, number_literals,
+};
 pub use log::{LogLevel, Logger};
 pub use query::{PageRequest, Query, query_pairs};
 pub use reply::{Reply, health_reply, pagination};

@@ -44,6 +44,24 @@ impl Query {
     }
 }
 
+impl Query {
+    /// The first value of `name` as sent, blank or not: typed parameters (numbers, flags)
+    /// refuse a blank value rather than ignore it.
+    pub fn raw(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// A whole number written as plain digits (no sign, no spaces), as `integer` parameters are.
+fn plain_u32(raw: &str) -> Option<u32> {
+    (!raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| raw.parse().ok())
+        .flatten()
+}
+
 /// `page` (from 1) and `limit` of a paginated list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageRequest {
@@ -55,20 +73,20 @@ impl PageRequest {
     /// Reads `page` (>= 1, default 1) and `limit` (1..=`max_limit`, default `default_limit`).
     pub fn parse(query: &Query, default_limit: u32, max_limit: u32) -> Result<Self, ApiError> {
         let mut invalid = serde_json::Map::new();
-        let page = match query.get("page") {
+        let page = match query.raw("page") {
             None => 1,
-            Some(raw) => match raw.trim().parse::<u32>() {
-                Ok(page) if page >= 1 => page,
+            Some(raw) => match plain_u32(raw) {
+                Some(page) if page >= 1 => page,
                 _ => {
                     invalid.insert("page".into(), json!("must be an integer >= 1"));
                     1
                 }
             },
         };
-        let limit = match query.get("limit") {
+        let limit = match query.raw("limit") {
             None => default_limit,
-            Some(raw) => match raw.trim().parse::<u32>() {
-                Ok(limit) if (1..=max_limit).contains(&limit) => limit,
+            Some(raw) => match plain_u32(raw) {
+                Some(limit) if (1..=max_limit).contains(&limit) => limit,
                 _ => {
                     invalid.insert(
                         "limit".into(),
@@ -104,6 +122,23 @@ mod tests {
         assert_eq!(query.get("category"), Some("a&b"));
         assert_eq!(query.get("empty"), None);
         assert_eq!(query.get("missing"), None);
+    }
+
+    #[test]
+    fn typed_parameters_are_plain_digits_and_blank_is_no_number() {
+        for query in [
+            "/x?page=",
+            "/x?page=+2",
+            "/x?page=%202",
+            "/x?limit=1.0",
+            "/x?limit=-1",
+        ] {
+            assert!(
+                PageRequest::parse(&Query::from_uri(query), 20, 100).is_err(),
+                "{query}"
+            );
+        }
+        assert_eq!(Query::from_uri("/x?page=").raw("page"), Some(""));
     }
 
     #[test]

@@ -511,6 +511,6 @@ async fn an_order_with_tens_of_thousands_of_entries_is_refused_by_its_count() {
     assert_eq!(answer.status, 400, "{}", answer.text);
     assert_eq!(
         answer.body["error"]["details"]["invalidFields"]["items"],
-        "must have at most 100 entries"
+        "must have at most 50 entries"
     );
 }
