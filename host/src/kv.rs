@@ -7,7 +7,7 @@ use wasmtime::component::Resource;
 
 use crate::bindings::fermyon::spin::key_value::{self, Error};
 use crate::sqlite::open_database;
-use crate::state::RequestState;
+use crate::state::{InterfaceView, KeyValueState};
 
 /// The host side of a `store` resource.
 pub struct Store {
@@ -34,7 +34,7 @@ pub fn open_backing(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
     Ok(connection)
 }
 
-impl RequestState {
+impl InterfaceView<'_, KeyValueState> {
     async fn with_store<T: Send + 'static>(
         &mut self,
         store: &Resource<Store>,
@@ -56,15 +56,16 @@ impl RequestState {
     }
 }
 
-impl key_value::Host for RequestState {}
+impl key_value::Host for InterfaceView<'_, KeyValueState> {}
 
-impl key_value::HostStore for RequestState {
+impl key_value::HostStore for InterfaceView<'_, KeyValueState> {
     async fn open(&mut self, label: String) -> wasmtime::Result<Result<Resource<Store>, Error>> {
-        if !self.component().key_value_stores.contains(&label) {
+        let scope = &self.state.0;
+        if !scope.component().key_value_stores.contains(&label) {
             return Ok(Err(Error::AccessDenied));
         }
-        let path = self.app().storage().key_value_path(&label);
-        match self
+        let path = scope.app().storage().key_value_path(&label);
+        match scope
             .app()
             .connection_pool()
             .take(path, open_backing)

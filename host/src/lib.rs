@@ -9,7 +9,10 @@
 
 pub mod app;
 pub mod buildcmd;
+mod cache;
 pub mod cli;
+pub mod dispatch;
+pub mod engine;
 mod kv;
 pub mod manifest;
 pub mod outbound;

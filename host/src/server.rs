@@ -24,7 +24,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use wasmtime_wasi_http::{Error as HttpError, WasiBody};
 
-use crate::app::{AppInner, DRAIN_TIMEOUT, LoadOptions, host_error};
+use crate::app::{AppInner, LoadOptions};
+use crate::dispatch::{DRAIN_TIMEOUT, host_error};
 
 /// How long a client has to send a request's headers.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);

@@ -10,7 +10,7 @@ use rusqlite::types::ValueRef;
 use wasmtime::component::Resource;
 
 use crate::bindings::fermyon::spin::sqlite::{self, Error, QueryResult, RowResult, Value};
-use crate::state::RequestState;
+use crate::state::{InterfaceView, SqliteState};
 
 /// How much of a database file is memory-mapped for reads.
 const MMAP_BYTES: i64 = 256 << 20;
@@ -149,18 +149,19 @@ fn run_prepared(
     })
 }
 
-impl sqlite::Host for RequestState {}
+impl sqlite::Host for InterfaceView<'_, SqliteState> {}
 
-impl sqlite::HostConnection for RequestState {
+impl sqlite::HostConnection for InterfaceView<'_, SqliteState> {
     async fn open(
         &mut self,
         database: String,
     ) -> wasmtime::Result<Result<Resource<Connection>, Error>> {
-        if !self.component().sqlite_databases.contains(&database) {
+        let scope = &self.state.0;
+        if !scope.component().sqlite_databases.contains(&database) {
             return Ok(Err(Error::AccessDenied));
         }
-        let path = self.app().storage().sqlite_path(&database);
-        match self
+        let path = scope.app().storage().sqlite_path(&database);
+        match scope
             .app()
             .connection_pool()
             .take(path, open_database)

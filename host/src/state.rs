@@ -1,49 +1,114 @@
-//! Per-request store state: WASI, wasi:http with Spin's outbound rules, and the Spin interfaces.
+//! Per-request store state, one part per interface (as Spin's factors have): WASI, wasi:http
+//! with Spin's outbound rules, SQLite, key-value and variables. Each Spin interface is linked
+//! to a view of its own state and the resource table they share, and sees nothing else.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{HasData, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{
     Error as HttpError, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks,
     WasiHttpView,
 };
 
-use crate::app::{Admission, AppInner, LoadedComponent};
+use crate::app::{AppInner, LoadedComponent};
 use crate::bindings::fermyon::spin::variables;
+use crate::engine::Admission;
 
 /// Suffix of the hosts that reach another component of the same app in-process.
 pub const INTERNAL_HOST_SUFFIX: &str = ".spin.internal";
+
+/// The component an instance runs, in its app: what it declared, where its stores live.
+#[derive(Clone)]
+pub(crate) struct ComponentScope {
+    app: Arc<AppInner>,
+    component: usize,
+}
+
+impl ComponentScope {
+    pub(crate) fn app(&self) -> &AppInner {
+        &self.app
+    }
+
+    pub(crate) fn component(&self) -> &LoadedComponent {
+        self.app.component(self.component)
+    }
+}
+
+/// `fermyon:spin/sqlite`: the databases the component declared, in the app's storage layout.
+pub(crate) struct SqliteState(pub(crate) ComponentScope);
+/// `fermyon:spin/key-value`: the stores the component declared.
+pub(crate) struct KeyValueState(pub(crate) ComponentScope);
+/// `fermyon:spin/variables`: the component's resolved variables.
+pub(crate) struct VariablesState(pub(crate) ComponentScope);
+
+/// What one interface's host functions see: the instance's resource table and that
+/// interface's state.
+pub(crate) struct InterfaceView<'a, S> {
+    pub(crate) table: &'a mut ResourceTable,
+    pub(crate) state: &'a S,
+}
+
+/// Links an interface to an [`InterfaceView`] of state `S`.
+pub(crate) struct Interface<S>(PhantomData<S>);
+
+impl<S: 'static> HasData for Interface<S> {
+    type Data<'a> = InterfaceView<'a, S>;
+}
 
 /// Everything one component instance can reach while it serves one request.
 pub struct RequestState {
     pub(crate) table: ResourceTable,
     wasi: WasiCtx,
     http: WasiHttpCtx,
-    hooks: OutboundHooks,
+    outbound: OutboundHooks,
+    sqlite: SqliteState,
+    key_value: KeyValueState,
+    variables: VariablesState,
 }
 
 impl RequestState {
     pub fn new(app: Arc<AppInner>, component: usize, wasi: WasiCtx, admission: Admission) -> Self {
+        let scope = ComponentScope {
+            app: app.clone(),
+            component,
+        };
         Self {
             table: ResourceTable::new(),
             wasi,
             http: WasiHttpCtx::new(),
-            hooks: OutboundHooks {
+            outbound: OutboundHooks {
                 app,
                 component,
                 admission,
             },
+            sqlite: SqliteState(scope.clone()),
+            key_value: KeyValueState(scope.clone()),
+            variables: VariablesState(scope),
         }
     }
 
-    pub fn app(&self) -> &AppInner {
-        &self.hooks.app
+    pub(crate) fn sqlite(&mut self) -> InterfaceView<'_, SqliteState> {
+        InterfaceView {
+            table: &mut self.table,
+            state: &self.sqlite,
+        }
     }
 
-    pub fn component(&self) -> &LoadedComponent {
-        self.hooks.app.component(self.hooks.component)
+    pub(crate) fn key_value(&mut self) -> InterfaceView<'_, KeyValueState> {
+        InterfaceView {
+            table: &mut self.table,
+            state: &self.key_value,
+        }
+    }
+
+    pub(crate) fn variables(&mut self) -> InterfaceView<'_, VariablesState> {
+        InterfaceView {
+            table: &mut self.table,
+            state: &self.variables,
+        }
     }
 }
 
@@ -61,7 +126,7 @@ impl WasiHttpView for RequestState {
         WasiHttpCtxView {
             ctx: &mut self.http,
             table: &mut self.table,
-            hooks: &mut self.hooks,
+            hooks: &mut self.outbound,
         }
     }
 }
@@ -140,12 +205,14 @@ fn tracing_denied(component: &str, uri: &http::Uri) {
     );
 }
 
-impl variables::Host for RequestState {
+impl variables::Host for InterfaceView<'_, VariablesState> {
     async fn get(&mut self, name: String) -> wasmtime::Result<Result<String, variables::Error>> {
         if crate::manifest::check_variable_name(&name).is_err() {
             return Ok(Err(variables::Error::InvalidName(name)));
         }
         Ok(self
+            .state
+            .0
             .component()
             .variables
             .get(&name)
