@@ -109,6 +109,8 @@ pub struct AppOptions {
     pub runner_binary: Option<PathBuf>,
     /// On the in-process runner: how long an instance may run (its default otherwise).
     pub runner_request_timeout: Option<Duration>,
+    /// Keeps the folder of an edited manifest for as long as the options live.
+    pub manifest_dir: Option<Arc<TempDir>>,
 }
 
 impl Default for AppOptions {
@@ -129,6 +131,7 @@ impl Default for AppOptions {
             storage: Storage::from_env(),
             runner_binary: None,
             runner_request_timeout: None,
+            manifest_dir: None,
         }
     }
 }
@@ -141,6 +144,29 @@ impl AppOptions {
 
     pub fn without_variable(mut self, name: &str) -> Self {
         self.variables.remove(name);
+        self
+    }
+
+    /// These options with `spin.toml` changed by `edit` (see [`manifest_variant`]).
+    pub fn with_manifest(mut self, edit: impl Fn(String) -> String) -> Self {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+        self.manifest = manifest_variant(&dir, edit);
+        self.manifest_dir = Some(Arc::new(dir));
+        self
+    }
+
+    /// These options with the test probe (`tests/components/probe`) as component `probe`,
+    /// triggered by `route` (`"/probe/..."`, or `{ private = true }` for service chaining).
+    pub fn with_probe(mut self, route: &str) -> Self {
+        let route = route.to_string();
+        self = self.with_manifest(move |text| {
+            format!(
+                "{text}\n[[trigger.http]]\nroute = {route}\ncomponent = \"probe\"\n\n\
+                 [component.probe]\nsource = \"probe.wasm\"\n"
+            )
+        });
+        self.source_overrides
+            .insert("probe".into(), probe_component());
         self
     }
 

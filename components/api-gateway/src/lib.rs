@@ -23,6 +23,7 @@ pub static SERVICE: ServiceConfig = ServiceConfig {
         "x-gateway",
         concat!("storefront-gateway/", env!("CARGO_PKG_VERSION")),
     )],
+    identify: false,
     parse_json_bodies: false,
     before: Some(limits::enforce),
     decorate: Some(cors::decorate),

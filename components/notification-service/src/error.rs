@@ -1,33 +1,28 @@
 //! How this service's storage fails, and how each failure reaches the client: one `From`.
 
 use response_handler::ApiError;
+use serde_json::json;
 use store::StoreError;
 
 /// A failure below the handlers.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The database failed (logged; the client sees a 500 without the cause).
-    Store(StoreError),
-}
-
-impl std::fmt::Display for Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Error::Store(error) => error.fmt(f),
-        }
-    }
-}
-
-impl From<StoreError> for Error {
-    fn from(error: StoreError) -> Self {
-        Error::Store(error)
-    }
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No notification of this user has this id (another user's is none of theirs either).
+    #[error("no notification {notification_id} of this user")]
+    NotificationNotFound { notification_id: String },
 }
 
 impl From<Error> for ApiError {
     fn from(error: Error) -> Self {
         match error {
             Error::Store(error) => ApiError::internal(error),
+            Error::NotificationNotFound { notification_id } => {
+                ApiError::not_found("Notification not found")
+                    .with_details(json!({ "notificationId": notification_id }))
+            }
         }
     }
 }

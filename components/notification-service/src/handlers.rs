@@ -115,8 +115,6 @@ pub async fn mark_read(ctx: Rc<RequestContext>) -> ApiResult {
     let identity = ctx.identity()?;
     let id = ctx.param("id");
     let db = schema::open()?;
-    let notification = storage::mark_read(&db, &identity.user_id, id)?.ok_or_else(|| {
-        ApiError::not_found("Notification not found").with_details(json!({ "notificationId": id }))
-    })?;
+    let notification = storage::mark_read(&db, &identity.user_id, id)?;
     Ok(Reply::ok(&notification, "Notification marked as read"))
 }

@@ -14,17 +14,8 @@ mod storage;
 use response_handler::{Routes, ServiceConfig};
 
 /// How this component describes itself in envelopes, headers and logs.
-pub static SERVICE: ServiceConfig = ServiceConfig {
-    name: "notification-service",
-    version: env!("CARGO_PKG_VERSION"),
-    headers: &[
-        ("x-service", "notification-service"),
-        ("x-version", env!("CARGO_PKG_VERSION")),
-    ],
-    parse_json_bodies: true,
-    before: None,
-    decorate: None,
-};
+pub static SERVICE: ServiceConfig =
+    ServiceConfig::service("notification-service", env!("CARGO_PKG_VERSION"));
 
 /// Every route of this component, in one table.
 pub fn routes() -> Routes {

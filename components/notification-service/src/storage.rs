@@ -98,13 +98,18 @@ pub fn list(
     })
 }
 
-/// Marks the user's notification read (keeping the first read time); `None` if it is not theirs.
-pub fn mark_read(db: &Database, user_id: &str, id: &str) -> Result<Option<Notification>, Error> {
+/// Marks the user's notification read (keeping the first read time).
+pub fn mark_read(db: &Database, user_id: &str, id: &str) -> Result<Notification, Error> {
     let updated = db.execute(
         &format!(
             "UPDATE notifications SET read_at = COALESCE(read_at, ?) WHERE id = ? AND user_id = ? RETURNING {COLUMNS}"
         ),
         &[Sql::Text(envelope::now_rfc3339()), Sql::Text(id.into()), Sql::Text(user_id.into())],
     )?;
-    Ok(notifications_of(&updated).into_iter().next())
+    notifications_of(&updated)
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::NotificationNotFound {
+            notification_id: id.to_string(),
+        })
 }

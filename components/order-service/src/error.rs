@@ -5,28 +5,15 @@ use serde_json::json;
 use store::StoreError;
 
 /// A failure below the handlers.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The database failed (logged; the client sees a 500 without the cause).
-    Store(StoreError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// The attempt outlived its lease and a later request is giving its stock back, so it is
     /// not placed.
+    #[error("order attempt {order_id} outlived its lease")]
     AttemptCancelled { order_id: String },
-}
-
-impl std::fmt::Display for Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Error::Store(error) => error.fmt(f),
-            other => write!(f, "{other:?}"),
-        }
-    }
-}
-
-impl From<StoreError> for Error {
-    fn from(error: StoreError) -> Self {
-        Error::Store(error)
-    }
 }
 
 impl From<Error> for ApiError {

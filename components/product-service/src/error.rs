@@ -5,35 +5,24 @@ use serde_json::json;
 use store::StoreError;
 
 /// A failure below the handlers.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The database failed (logged; the client sees a 500 without the cause).
-    Store(StoreError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// No active product has this id.
+    #[error("no product {product_id}")]
     ProductNotFound { product_id: String },
     /// Fewer units than asked for.
+    #[error("{available} of {product_id} in stock, {requested} asked for")]
     InsufficientStock {
         product_id: String,
         requested: i64,
         available: i64,
     },
     /// The order's reservation was released (or the order released before it reserved).
+    #[error("the reservation of {order_id} was released")]
     ReservationReleased { order_id: String },
-}
-
-impl std::fmt::Display for Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Error::Store(error) => error.fmt(f),
-            other => write!(f, "{other:?}"),
-        }
-    }
-}
-
-impl From<StoreError> for Error {
-    fn from(error: StoreError) -> Self {
-        Error::Store(error)
-    }
 }
 
 impl From<Error> for ApiError {

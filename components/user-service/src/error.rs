@@ -1,33 +1,27 @@
 //! How this service's storage fails, and how each failure reaches the client: one `From`.
 
 use response_handler::ApiError;
+use serde_json::json;
 use store::StoreError;
 
 /// A failure below the handlers.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The database failed (logged; the client sees a 500 without the cause).
-    Store(StoreError),
-}
-
-impl std::fmt::Display for Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Error::Store(error) => error.fmt(f),
-        }
-    }
-}
-
-impl From<StoreError> for Error {
-    fn from(error: StoreError) -> Self {
-        Error::Store(error)
-    }
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// An account exists for this address (in any case).
+    #[error("an account exists for {email}")]
+    EmailTaken { email: String },
 }
 
 impl From<Error> for ApiError {
     fn from(error: Error) -> Self {
         match error {
             Error::Store(error) => ApiError::internal(error),
+            Error::EmailTaken { email } => {
+                ApiError::conflict("User already exists").with_details(json!({ "email": email }))
+            }
         }
     }
 }

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::domain::{Email, Name, Password, User, is_admin_email};
 use crate::schema;
-use crate::storage::{self, InsertOutcome};
+use crate::storage;
 
 /// `GET /health`: healthy when the service's database answers.
 pub async fn health(ctx: Rc<RequestContext>) -> ApiResult {
@@ -72,13 +72,7 @@ pub async fn register(ctx: Rc<RequestContext>) -> ApiResult {
     let password_hash =
         auth::hash_password(password.expose()).map_err(|e| ApiError::internal(e.0))?;
     let db = schema::open()?;
-    let user = match storage::insert_user(&db, &email, &name, &password_hash, role.as_str())? {
-        InsertOutcome::Created(user) => user,
-        InsertOutcome::EmailTaken => {
-            return Err(ApiError::conflict("User already exists")
-                .with_details(json!({ "email": email.as_str() })));
-        }
-    };
+    let user = storage::insert_user(&db, &email, &name, &password_hash, role.as_str())?;
     let token = token_for(&user)?;
     outbox::deliver_after_response(&ctx, schema::open);
     Ok(Reply::created(

@@ -1,6 +1,6 @@
 //! The database of this service (Spin SQLite label `users`) and its migrations.
 
-use store::{Database, Migration};
+use store::{Database, Migration, Schema};
 
 use crate::error::Error;
 
@@ -31,15 +31,10 @@ pub const MIGRATIONS: &[Migration] = &[
     outbox::retry_migration(5),
 ];
 
+/// The database of this service; the migrations' numbering is checked at compile time.
+pub const SCHEMA: Schema = Schema::new(DATABASE, MIGRATIONS);
+
 /// Opens the database, migrating it on first use.
 pub fn open() -> Result<Database, Error> {
-    Ok(Database::open(DATABASE, MIGRATIONS)?)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn migrations_are_in_order() {
-        assert_eq!(store::check_migration_order(super::MIGRATIONS), Ok(()));
-    }
+    Ok(SCHEMA.open()?)
 }

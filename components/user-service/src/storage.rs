@@ -31,12 +31,6 @@ fn users_of(result: &QueryResult) -> Vec<User> {
         .collect()
 }
 
-/// What inserting a user can run into besides storage failure.
-pub enum InsertOutcome {
-    Created(User),
-    EmailTaken,
-}
-
 /// Inserts a user and records `user.created` in the same transaction. The unique index on
 /// the normalised email decides duplicates, also under concurrent registrations.
 pub fn insert_user(
@@ -45,7 +39,7 @@ pub fn insert_user(
     name: &Name,
     password_hash: &str,
     role: &str,
-) -> Result<InsertOutcome, Error> {
+) -> Result<User, Error> {
     let user = User {
         id: format!("usr_{}", uuid::Uuid::new_v4().simple()),
         email: email.as_str().to_string(),
@@ -70,7 +64,9 @@ pub fn insert_user(
             ],
         )?;
         if inserted.rows.is_empty() {
-            return Ok(InsertOutcome::EmailTaken);
+            return Err(Error::EmailTaken {
+                email: user.email.clone(),
+            });
         }
         outbox::record(
             db,
@@ -81,7 +77,7 @@ pub fn insert_user(
                 name: user.name.clone(),
             }),
         )?;
-        Ok(InsertOutcome::Created(user.clone()))
+        Ok(user.clone())
     })
 }
 

@@ -22,8 +22,10 @@ pub struct ServiceConfig {
     /// `meta.service` and the log's `service`.
     pub name: &'static str,
     pub version: &'static str,
-    /// Added to every response (e.g. `X-Service`, `X-Gateway`).
+    /// Added to every response (e.g. `X-Gateway`).
     pub headers: &'static [(&'static str, &'static str)],
+    /// Whether every response names the service and its version (`X-Service`, `X-Version`).
+    pub identify: bool,
     /// Parse JSON bodies before routing (services); the gateway relays bodies untouched.
     pub parse_json_bodies: bool,
     /// Runs before routing; an `Err` answers the request without calling a handler (the
@@ -31,6 +33,21 @@ pub struct ServiceConfig {
     pub before: Option<BeforeHook>,
     /// Adds headers to every response (the gateway's CORS headers).
     pub decorate: Option<DecorateHook>,
+}
+
+impl ServiceConfig {
+    /// A service behind the gateway: parses JSON bodies and names itself in every response.
+    pub const fn service(name: &'static str, version: &'static str) -> Self {
+        Self {
+            name,
+            version,
+            headers: &[],
+            identify: true,
+            parse_json_bodies: true,
+            before: None,
+            decorate: None,
+        }
+    }
 }
 
 /// The deployment environment, from the `environment` Spin variable.

@@ -191,6 +191,10 @@ pub(crate) fn render(ctx: &RequestContext, outcome: &ApiResult) -> Rendered {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string())),
     );
+    if ctx.config.identify {
+        headers.push(("x-service".to_string(), ctx.config.name.to_string()));
+        headers.push(("x-version".to_string(), ctx.config.version.to_string()));
+    }
     let (status, body) = match outcome {
         Ok(reply) => {
             headers.extend(reply.headers.iter().cloned());

@@ -347,7 +347,39 @@ pub fn from_json_column<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// Checks that a migration list is numbered 1, 2, 3, … (a unit test in each service calls it).
+/// A service's database: its Spin SQLite label and its migrations, whose numbering (1, 2, 3, …,
+/// each with statements) is checked when the program is compiled.
+#[derive(Debug, Clone, Copy)]
+pub struct Schema {
+    pub label: &'static str,
+    pub migrations: &'static [Migration],
+}
+
+impl Schema {
+    pub const fn new(label: &'static str, migrations: &'static [Migration]) -> Self {
+        let mut index = 0;
+        while index < migrations.len() {
+            assert!(
+                migrations[index].version == index as i64 + 1,
+                "migrations must be numbered 1, 2, 3, ... without gaps"
+            );
+            assert!(
+                !migrations[index].statements.is_empty(),
+                "a migration needs statements"
+            );
+            index += 1;
+        }
+        Self { label, migrations }
+    }
+
+    /// Opens the database, migrating it on first use.
+    pub fn open(&self) -> Result<Database, StoreError> {
+        Database::open(self.label, self.migrations)
+    }
+}
+
+/// Checks that a migration list is numbered 1, 2, 3, … (what [`Schema::new`] checks at
+/// compile time, for lists built at run time).
 pub fn check_migration_order(migrations: &[Migration]) -> Result<(), String> {
     for (index, migration) in migrations.iter().enumerate() {
         let expected = i64::try_from(index).unwrap_or(i64::MAX) + 1;

@@ -2,9 +2,7 @@
 //! declared SQLite labels, required variables, state across restarts), exercised with the
 //! real components and manifest variants under whichever host the suite runs on.
 
-use storefront_tests::{
-    AppOptions, HostKind, manifest_variant, replace_once, spawn_app, spawn_app_with, try_spawn,
-};
+use storefront_tests::{AppOptions, HostKind, replace_once, spawn_app, spawn_app_with, try_spawn};
 
 #[tokio::test]
 async fn a_missing_required_variable_stops_start_up_and_names_it() {
@@ -45,18 +43,13 @@ async fn private_components_cannot_be_reached_from_outside_even_by_host_name() {
 
 #[tokio::test]
 async fn an_exact_route_wins_over_the_catch_all() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let manifest = manifest_variant(&dir, |text| {
+    let app = spawn_app_with(AppOptions::default().with_manifest(|text| {
         replace_once(
             &text,
             "[[trigger.http]]\nroute = { private = true }\ncomponent = \"user-service\"",
             "[[trigger.http]]\nroute = \"/health\"\ncomponent = \"user-service\"",
         )
-    });
-    let app = spawn_app_with(AppOptions {
-        manifest,
-        ..AppOptions::default()
-    })
+    }))
     .await;
 
     let exact = app.get("/health").await;
@@ -76,14 +69,10 @@ async fn an_exact_route_wins_over_the_catch_all() {
 
 #[tokio::test]
 async fn a_host_missing_from_allowed_outbound_hosts_is_denied_not_crashed() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let manifest = manifest_variant(&dir, |text| {
-        replace_once(&text, "    \"{{ order_service_url }}\",\n", "")
-    });
-    let app = spawn_app_with(AppOptions {
-        manifest,
-        ..AppOptions::default()
-    })
+    let app = spawn_app_with(
+        AppOptions::default()
+            .with_manifest(|text| replace_once(&text, "    \"{{ order_service_url }}\",\n", "")),
+    )
     .await;
 
     let answer = app.get("/health").await;
@@ -101,18 +90,13 @@ async fn a_host_missing_from_allowed_outbound_hosts_is_denied_not_crashed() {
 
 #[tokio::test]
 async fn an_undeclared_sqlite_label_is_refused() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let manifest = manifest_variant(&dir, |text| {
+    let app = spawn_app_with(AppOptions::default().with_manifest(|text| {
         replace_once(
             &text,
             "sqlite_databases = [\"products\"]",
             "sqlite_databases = []",
         )
-    });
-    let app = spawn_app_with(AppOptions {
-        manifest,
-        ..AppOptions::default()
-    })
+    }))
     .await;
 
     let answer = app.get("/health").await;

@@ -1,24 +1,13 @@
 //! Behaviour of the project's runner itself, where it differs from Spin by design: these
 //! tests always run on the runner, and the Spin pass of the suite skips them.
 
-use storefront_tests::{AppOptions, manifest_variant, spawn_app_with};
+use storefront_tests::{AppOptions, spawn_app_with};
 
 #[tokio::test]
 async fn a_trapping_component_gives_a_500_envelope_and_the_runner_keeps_serving() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let manifest = manifest_variant(&dir, |text| {
-        format!(
-            "{text}\n[[trigger.http]]\nroute = \"/probe/...\"\ncomponent = \"probe\"\n\n[component.probe]\nsource = \"probe.wasm\"\n"
-        )
-    });
-    let mut options = AppOptions {
-        manifest,
-        ..AppOptions::default()
-    }
-    .on_runner();
-    options
-        .source_overrides
-        .insert("probe".into(), storefront_tests::probe_component());
+    let options = AppOptions::default()
+        .with_probe("\"/probe/...\"")
+        .on_runner();
     let app = spawn_app_with(options).await;
 
     let trapped = app.get("/probe/trap").await;
@@ -40,21 +29,11 @@ async fn a_trapping_component_gives_a_500_envelope_and_the_runner_keeps_serving(
 #[tokio::test]
 async fn a_component_that_computes_forever_is_stopped_at_the_deadline_and_others_are_served() {
     // Arrange: a component that never stops computing, and a one-second instance deadline.
-    let dir = tempfile::tempdir().expect("temp dir");
-    let manifest = manifest_variant(&dir, |text| {
-        format!(
-            "{text}\n[[trigger.http]]\nroute = \"/probe/...\"\ncomponent = \"probe\"\n\n[component.probe]\nsource = \"probe.wasm\"\n"
-        )
-    });
-    let mut options = AppOptions {
-        manifest,
+    let options = AppOptions {
         runner_request_timeout: Some(std::time::Duration::from_secs(1)),
-        ..AppOptions::default()
+        ..AppOptions::default().with_probe("\"/probe/...\"")
     }
     .on_runner();
-    options
-        .source_overrides
-        .insert("probe".into(), storefront_tests::probe_component());
     let app = spawn_app_with(options).await;
 
     // Act: two runaway requests (as many as this machine has cores) and ordinary ones.

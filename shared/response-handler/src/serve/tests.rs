@@ -1,14 +1,7 @@
 use super::*;
 use crate::{Reply, pagination};
 
-static SERVICE: ServiceConfig = ServiceConfig {
-    name: "test-service",
-    version: "9.9.9",
-    headers: &[("x-service", "test-service"), ("x-version", "9.9.9")],
-    parse_json_bodies: true,
-    before: None,
-    decorate: None,
-};
+static SERVICE: ServiceConfig = ServiceConfig::service("test-service", "9.9.9");
 
 fn ctx(environment: Environment) -> RequestContext {
     RequestContext::new(&SERVICE, "req-7".into(), environment, LogLevel::Error)
