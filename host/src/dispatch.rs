@@ -156,12 +156,22 @@ impl AppInner {
         // The guest may keep running after it sends its response (e.g. to deliver events),
         // so the call lives in its own task and only the response is awaited here.
         let task_id = id.clone();
+        // The epoch deadline stops an instance that computes; one that waits (on a timer, a
+        // call, a client) is dropped here at the same deadline, which frees its slot.
         let task = tokio::spawn(async move {
-            let proxy = pre.instantiate_async(&mut store).await?;
-            proxy
-                .wasi_http_incoming_handler()
-                .call_handle(&mut store, incoming, outparam)
-                .await
+            let run = async {
+                let proxy = pre.instantiate_async(&mut store).await?;
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, incoming, outparam)
+                    .await
+            };
+            match tokio::time::timeout(limit, run).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(wasmtime::Error::msg(format!(
+                    "still running after the {limit:?} deadline; stopped"
+                ))),
+            }
         });
         match receiver.await {
             Ok(Ok(response)) => response,
@@ -260,5 +270,5 @@ pub fn host_error(code: ErrorCode, message: &str, service: &str) -> http::Respon
     response
 }
 
-/// Kept for API symmetry with the server: how long shutdown waits for in-flight requests.
+/// How long shutdown waits for in-flight requests to be answered.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);

@@ -173,29 +173,52 @@ fn with_idle_timeout(body: hyper::body::Incoming) -> WasiBody {
     StreamBody::new(frames).boxed_unsync()
 }
 
-/// Reads `body` until it ends or passes [`PREBUFFER_LIMIT`], and returns a body that replays
-/// what was read and then streams the rest. A read error (a stalled client's timeout) ends it.
+/// What all requests together may hold in bodies read ahead of admission. Past it, a request
+/// takes its admission slot with what it has and streams the rest, so that many slow
+/// uploaders cannot make the runner hold unbounded memory.
+const PREBUFFER_BUDGET_KIB: usize = 256 << 10;
+static PREBUFFER_BUDGET: tokio::sync::Semaphore =
+    tokio::sync::Semaphore::const_new(PREBUFFER_BUDGET_KIB);
+
+/// Reads `body` until it ends, reaches [`PREBUFFER_LIMIT`] or finds the shared budget spent,
+/// and returns a body that replays what was read and then streams the rest. A read error (a
+/// stalled client's timeout) ends it.
 async fn prebuffer(mut body: WasiBody) -> Result<WasiBody, HttpError> {
     let mut frames: Vec<Frame<Bytes>> = Vec::new();
+    let mut held: Option<tokio::sync::SemaphorePermit<'static>> = None;
     let mut buffered = 0;
-    while buffered <= PREBUFFER_LIMIT {
-        match body.frame().await {
-            None => {
-                return Ok(
-                    StreamBody::new(futures::stream::iter(frames.into_iter().map(Ok)))
-                        .boxed_unsync(),
-                );
-            }
-            Some(Err(error)) => return Err(error),
-            Some(Ok(frame)) => {
-                buffered += frame.data_ref().map_or(0, Bytes::len);
-                frames.push(frame);
-            }
+    while buffered < PREBUFFER_LIMIT {
+        let Some(frame) = body.frame().await else {
+            return Ok(replay(frames, held, None));
+        };
+        let frame = frame?;
+        let length = frame.data_ref().map_or(0, Bytes::len);
+        buffered += length;
+        frames.push(frame);
+        let kib = u32::try_from(length.div_ceil(1024)).unwrap_or(u32::MAX);
+        match PREBUFFER_BUDGET.try_acquire_many(kib) {
+            Ok(permit) => match held.as_mut() {
+                Some(held) => held.merge(permit),
+                None => held = Some(permit),
+            },
+            Err(_) => break,
         }
     }
-    let rest = BodyStream::new(body);
-    Ok(
-        StreamBody::new(futures::stream::iter(frames.into_iter().map(Ok)).chain(rest))
-            .boxed_unsync(),
-    )
+    Ok(replay(frames, held, Some(body)))
+}
+
+/// `frames`, then whatever `rest` still sends; the budget `held` for the frames returns when
+/// the body is dropped.
+fn replay(
+    frames: Vec<Frame<Bytes>>,
+    held: Option<tokio::sync::SemaphorePermit<'static>>,
+    rest: Option<WasiBody>,
+) -> WasiBody {
+    let replayed = futures::stream::iter(frames.into_iter().map(Ok));
+    let rest = futures::stream::iter(rest.map(BodyStream::new)).flatten();
+    let body = replayed.chain(rest).map(move |frame| {
+        let _budget = &held;
+        frame
+    });
+    StreamBody::new(body).boxed_unsync()
 }

@@ -52,6 +52,31 @@ pub fn service_token(caller: &str, target: &str) -> String {
         .unwrap_or_else(|e| panic!("service token: {e}"))
 }
 
+/// Held by the tests that load a host to its limits (a burst over the instance budget,
+/// runaway instances, stalled clients) so that they run one at a time: the in-process runner's
+/// admission slots and instance pool are shared by every test in this binary, and one such test
+/// would skew another's timing.
+pub async fn exclusive_heavy_load() -> tokio::sync::MutexGuard<'static, ()> {
+    static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    HEAVY.lock().await
+}
+
+/// Waits, if needed, until at least 10 s remain in the gateway's current one-minute
+/// rate-limit window (wall clock, as the gateway counts), so that a test counting a few
+/// requests against a limit does not see the counters reset halfway.
+pub async fn with_time_left_in_rate_limit_window() {
+    const WINDOW: Duration = Duration::from_secs(60);
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let into_window = Duration::from_millis(
+        u64::try_from(since_epoch.as_millis() % WINDOW.as_millis()).unwrap_or(0),
+    );
+    let left = WINDOW - into_window;
+    if left < Duration::from_secs(10) {
+        tokio::time::sleep(left + Duration::from_millis(200)).await;
+    }
+}
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -147,10 +172,11 @@ impl AppOptions {
         self
     }
 
-    /// These options with `spin.toml` changed by `edit` (see [`manifest_variant`]).
+    /// These options with their manifest changed by `edit` (see [`manifest_variant`]);
+    /// edits compose, each applied to the manifest the previous one wrote.
     pub fn with_manifest(mut self, edit: impl Fn(String) -> String) -> Self {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
-        self.manifest = manifest_variant(&dir, edit);
+        self.manifest = edited_manifest(&self.manifest, &dir, edit);
         self.manifest_dir = Some(Arc::new(dir));
         self
     }
@@ -222,7 +248,11 @@ impl RunnerProcess {
         for (name, value) in &launch.variables {
             command.arg("--variable").arg(format!("{name}={value}"));
         }
-        let mut child = command.spawn()?;
+        // Owned by `process` from here on, so every early return below kills it.
+        let mut process = Self {
+            child: command.spawn()?,
+            addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        };
         let deadline = std::time::Instant::now() + Duration::from_secs(120);
         loop {
             let output = std::fs::read_to_string(&stdout_path).unwrap_or_default();
@@ -230,10 +260,10 @@ impl RunnerProcess {
                 .lines()
                 .find_map(|line| line.strip_prefix("Serving http://"))
             {
-                let addr = addr.trim().parse()?;
-                return Ok(Self { child, addr });
+                process.addr = addr.trim().parse()?;
+                return Ok(process);
             }
-            if let Some(status) = child.try_wait()? {
+            if let Some(status) = process.child.try_wait()? {
                 anyhow::bail!("the runner exited ({status}) before serving");
             }
             if std::time::Instant::now() > deadline {
@@ -565,7 +595,11 @@ impl TestApp {
 /// `spin.toml` with `edit` applied, written into `dir`. An edit that changes nothing is a
 /// test that no longer tests what it says (the manifest moved on), so it panics.
 pub fn manifest_variant(dir: &TempDir, edit: impl Fn(String) -> String) -> PathBuf {
-    let text = std::fs::read_to_string(workspace_root().join("spin.toml")).unwrap_or_default();
+    edited_manifest(&workspace_root().join("spin.toml"), dir, edit)
+}
+
+fn edited_manifest(from: &Path, dir: &TempDir, edit: impl Fn(String) -> String) -> PathBuf {
+    let text = std::fs::read_to_string(from).unwrap_or_else(|e| panic!("read manifest: {e}"));
     let edited = edit(text.clone());
     assert_ne!(edited, text, "the manifest edit changed nothing");
     let path = dir.path().join("spin.toml");

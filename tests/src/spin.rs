@@ -2,8 +2,10 @@
 //! harness's manifest, state directory, runtime config and variables.
 //!
 //! `spin up` forks `spin trigger http`, which is the process that serves, so the whole group
-//! is signalled on stop. Readiness is Spin's own `/.well-known/spin/health`, answered by the
-//! trigger once every component is loaded.
+//! is signalled on stop. Readiness is Spin's own `/.well-known/spin/info`, answered by the
+//! trigger once every component is loaded, naming the application version this launch wrote
+//! into its manifest copy: the port is picked before Spin binds it, and another test's app may
+//! take it meanwhile, so an answer from the port alone does not prove that this Spin serves.
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
@@ -47,6 +49,8 @@ pub struct SpinProcess {
     child: Child,
     addr: SocketAddr,
     stderr_path: PathBuf,
+    /// The application version of this launch's manifest, unique to it.
+    version: String,
 }
 
 /// A port nobody listens on right now (Spin binds it a moment later; a lost race is retried).
@@ -80,6 +84,7 @@ impl SpinProcess {
 
     async fn start_on(launch: &SpinLaunch, port: u16) -> Result<Self> {
         std::fs::create_dir_all(&launch.output_dir)?;
+        let version = tag_launch(&launch.manifest, port)?;
         let stdout_path = launch.output_dir.join(format!("spin-{port}.out"));
         let stderr_path = launch.output_dir.join(format!("spin-{port}.err"));
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -121,6 +126,7 @@ impl SpinProcess {
             child,
             addr,
             stderr_path,
+            version,
         };
         process.wait_until_ready().await?;
         Ok(process)
@@ -130,7 +136,7 @@ impl SpinProcess {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(2))
             .build()?;
-        let health = format!("http://{}/.well-known/spin/health", self.addr);
+        let info = format!("http://{}/.well-known/spin/info", self.addr);
         let deadline = Instant::now() + READY_WITHIN;
         loop {
             if let Some(status) = self.child.try_wait()? {
@@ -139,8 +145,10 @@ impl SpinProcess {
                     self.stderr()
                 );
             }
-            if let Ok(answer) = client.get(&health).send().await
+            if let Ok(answer) = client.get(&info).send().await
                 && answer.status().is_success()
+                && let Ok(info) = answer.json::<serde_json::Value>().await
+                && info["version"] == self.version.as_str()
             {
                 return Ok(());
             }
@@ -200,6 +208,33 @@ impl Drop for SpinProcess {
         signal_group(self.child.id(), "-KILL");
         let _ = self.child.wait();
     }
+}
+
+/// Gives the manifest at `path` an application version no other launch has
+/// (`<version>+launch.<pid>.<port>.<n>`) and returns it.
+fn tag_launch(path: &Path, port: u16) -> Result<String> {
+    static LAUNCHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut document: toml::Table = toml::from_str(&text)?;
+    let application = document
+        .entry("application")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        .as_table_mut()
+        .context("[application] is not a table")?;
+    let base = application
+        .get("version")
+        .and_then(toml::Value::as_str)
+        .unwrap_or("0.0.0")
+        .split('+')
+        .next()
+        .unwrap_or("0.0.0")
+        .to_string();
+    let launch = LAUNCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let version = format!("{base}+launch.{}.{port}.{launch}", std::process::id());
+    application.insert("version".into(), toml::Value::String(version.clone()));
+    std::fs::write(path, toml::to_string(&document)?)?;
+    Ok(version)
 }
 
 /// The manifest Spin gets: `manifest` with every component's `source` made absolute (from

@@ -6,8 +6,10 @@
 //! failure lets the request through (logged): limiting must not take the API down.
 //!
 //! Counters are keyed by their window (`ratelimit:<window>:addr:<client>`), and key-value has
-//! no expiry, so the first request of each window deletes the counters of earlier ones: the
-//! store holds one window's clients, not every client ever seen. IPv6 clients are counted per
+//! no expiry, so after the first response of each window the gateway deletes the counters of
+//! windows before the previous one, at most [`SWEEP_BATCH`] per request: the store holds two
+//! windows' clients, not every client ever seen. The previous window is kept for a replica
+//! whose clock lags; the sweep runs after the response so no client waits for it. IPv6 clients are counted per
 //! /64, the block one subscriber usually holds, so rotating through its addresses does not
 //! multiply the limit.
 
@@ -18,10 +20,7 @@ use spin_sdk::key_value::Store;
 const WINDOW_SECONDS: u64 = 60;
 
 fn limit(variable: &str, default: u64) -> u64 {
-    spin_sdk::variables::get(variable)
-        .ok()
-        .and_then(|value| value.trim().parse::<u64>().ok())
-        .unwrap_or(default)
+    response_handler::variable_u64(variable).unwrap_or(default)
 }
 
 /// Prefix of every rate-limit key.
@@ -73,8 +72,20 @@ fn count(store: &Store, key: &str) -> Result<u64, spin_sdk::key_value::Error> {
     Ok(current + 1)
 }
 
-/// Once per window: deletes the counters of earlier windows (and of the old key format).
-/// Racing requests may both sweep; deleting twice is harmless.
+/// Counters deleted by one request's sweep, so that one request never pays for thousands of
+/// key-value round trips; the next request continues a sweep cut short.
+const SWEEP_BATCH: usize = 500;
+
+/// Whether `key` is a counter the sweep of `window` deletes: one from a window before the
+/// previous one, or one in the key format of an earlier release.
+fn is_stale(key: &str, window: u64) -> bool {
+    key != SWEPT_KEY
+        && key.starts_with(PREFIX)
+        && window_of(key).is_none_or(|of| of.saturating_add(1) < window)
+}
+
+/// Once per window: deletes up to [`SWEEP_BATCH`] stale counters. Racing requests may both
+/// sweep; deleting twice is harmless.
 fn sweep_earlier_windows(store: &Store, window: u64) -> Result<usize, spin_sdk::key_value::Error> {
     let swept = store
         .get(SWEPT_KEY)?
@@ -83,16 +94,19 @@ fn sweep_earlier_windows(store: &Store, window: u64) -> Result<usize, spin_sdk::
     if swept.is_some_and(|swept| swept >= window) {
         return Ok(0);
     }
+    // Marked first, so that the requests arriving meanwhile do not all start a sweep.
     store.set(SWEPT_KEY, window.to_string().as_bytes())?;
     let mut deleted = 0;
     for key in store.get_keys()? {
-        let stale = key != SWEPT_KEY
-            && key.starts_with(PREFIX)
-            && window_of(&key).is_none_or(|of| of < window);
-        if stale {
-            store.delete(&key)?;
-            deleted += 1;
+        if !is_stale(&key, window) {
+            continue;
         }
+        if deleted == SWEEP_BATCH {
+            store.set(SWEPT_KEY, (window - 1).to_string().as_bytes())?;
+            break;
+        }
+        store.delete(&key)?;
+        deleted += 1;
     }
     Ok(deleted)
 }
@@ -128,12 +142,16 @@ pub fn enforce(ctx: &RequestContext) -> Result<Vec<(String, String)>, ApiError> 
             return Ok(Vec::new());
         }
     };
-    if let Err(error) = sweep_earlier_windows(&store, window) {
-        ctx.logger.warn(
-            "rate limit sweep failed",
-            json!({ "cause": format!("{error:?}") }),
-        );
-    }
+    let logger = ctx.logger.clone();
+    ctx.after_response(async move {
+        let swept = Store::open_default().and_then(|store| sweep_earlier_windows(&store, window));
+        if let Err(error) = swept {
+            logger.warn(
+                "rate limit sweep failed",
+                json!({ "cause": format!("{error:?}") }),
+            );
+        }
+    });
     let mut checks = Vec::new();
     if per_client > 0 {
         let bucket = client_bucket(ctx.header("spin-client-addr"));
@@ -221,5 +239,19 @@ mod tests {
             "the old format"
         );
         assert_eq!(window_of(SWEPT_KEY), None);
+    }
+
+    #[test]
+    fn the_sweep_keeps_this_window_and_the_previous_one() {
+        let window = 29_000_000;
+        assert!(!is_stale(&counter_key(window, "addr:a"), window));
+        assert!(
+            !is_stale(&counter_key(window - 1, "addr:a"), window),
+            "a lagging replica still counts in it"
+        );
+        assert!(is_stale(&counter_key(window - 2, "addr:a"), window));
+        assert!(is_stale("ratelimit:addr:203.0.113.9", window));
+        assert!(!is_stale(SWEPT_KEY, window));
+        assert!(!is_stale("sessions:abc", window), "not a rate-limit key");
     }
 }

@@ -71,8 +71,10 @@ pub async fn forward(route: GatewayRoute, ctx: Rc<RequestContext>) -> ApiResult 
         .cloned()
         .collect();
     if let Some(client) = ctx.header("spin-client-addr") {
-        let ip = client.rsplit_once(':').map_or(client, |(ip, _)| ip);
-        headers.push(("x-forwarded-for".into(), ip.as_bytes().to_vec()));
+        let ip = client
+            .parse::<std::net::SocketAddr>()
+            .map_or_else(|_| client.to_string(), |socket| socket.ip().to_string());
+        headers.push(("x-forwarded-for".into(), ip.into_bytes()));
     }
     let body = ctx.body();
     let body = (!body.is_empty()).then(|| body.to_vec());

@@ -17,6 +17,16 @@ use crate::storage;
 /// The services whose events this service takes (its private endpoint).
 const PRODUCERS: &[&str] = &["user-service", "product-service", "order-service"];
 
+/// The service that produces events of a known type.
+fn owner_of(event_type: &str) -> Option<&'static str> {
+    match event_type {
+        "user.created" => Some("user-service"),
+        "product.created" => Some("product-service"),
+        "order.created" => Some("order-service"),
+        _ => None,
+    }
+}
+
 /// `GET /health`: healthy when the service's database answers.
 pub async fn health(ctx: Rc<RequestContext>) -> ApiResult {
     response_handler::health_reply(
@@ -30,7 +40,7 @@ pub async fn health(ctx: Rc<RequestContext>) -> ApiResult {
 /// `POST /events` (private: reachable only through service chaining): takes an event once.
 /// 201 when new, 200 when the id was seen before (nothing changes).
 pub async fn receive_event(ctx: Rc<RequestContext>) -> ApiResult {
-    ctx.calling_service(PRODUCERS)?;
+    let caller = ctx.calling_service(PRODUCERS)?;
     let body = ctx.json()?.clone();
     let invalid =
         |reason: String| ApiError::validation("Invalid event", json!({ "reason": reason }));
@@ -40,6 +50,13 @@ pub async fn receive_event(ctx: Rc<RequestContext>) -> ApiResult {
             "Invalid event",
             json!({ "invalidFields": { "id": "required", "type": "required" } }),
         ));
+    }
+    // A service speaks for itself only: its events name it as their source, and a known kind
+    // of event is taken from its producer alone (no one else announces an order).
+    let owner = owner_of(&event.event_type);
+    if event.source != caller || owner.is_some_and(|owner| owner != caller) {
+        return Err(ApiError::forbidden("This service may not send this event")
+            .with_details(json!({ "source": event.source, "type": event.event_type })));
     }
     // A type this version does not know (a newer producer's) is taken and causes nothing.
     let payload = EventPayload::parse(&event.event_type, event.data.clone())

@@ -2,8 +2,9 @@
 //!
 //! The entry point and the route table; handlers live in `handlers`, what each event
 //! means in `domain`, SQL in `storage`, the schema in `schema`. `POST /events` is private: it
-//! is reached only through service chaining from the producing services' outboxes, and it is
-//! idempotent by event id.
+//! answers only calls with a service token from a producer (`user-service`, `product-service`,
+//! `order-service`), takes the `contracts::events::Event` they send, and is idempotent by event
+//! id; a type it does not know is taken and causes nothing.
 
 mod domain;
 mod error;

@@ -16,6 +16,7 @@ use spin_sdk::http::Method;
 use store::Database;
 
 use crate::domain::{OrderRequest, body_fingerprint, parse_idempotency_key, price_lines};
+use crate::error::Error;
 use crate::schema;
 use crate::storage::{self, KeyClaim, OrderView};
 
@@ -71,15 +72,37 @@ async fn reserve(
             .map_err(NotReserved::Unknown);
     }
     let error = upstream_error(products.service, &answer);
-    if answer.status >= 500 {
-        return Err(NotReserved::Unknown(error));
+    match error.code {
+        ErrorCode::NotFound => Err(NotReserved::Refused(ApiError::validation(
+            "Unknown product",
+            error.details.unwrap_or(json!({})),
+        ))),
+        ErrorCode::InsufficientStock => Err(NotReserved::Refused(error)),
+        // The order was released as abandoned before its reservation arrived (a tombstone).
+        ErrorCode::Conflict => Err(NotReserved::Refused(
+            Error::AttemptCancelled {
+                order_id: request.order_id.clone(),
+            }
+            .into(),
+        )),
+        // Anything else (a 5xx, our own credentials refused) is the product service's
+        // problem, not the client's: it is logged, and the client sees a 502.
+        _ => Err(NotReserved::Unknown(ApiError::bad_gateway(
+            products.service,
+            format!("{} {}", answer.status, error),
+        ))),
     }
-    Err(NotReserved::Refused(match error.code {
-        ErrorCode::NotFound => {
-            ApiError::validation("Unknown product", error.details.unwrap_or(json!({})))
-        }
-        _ => error,
-    }))
+}
+
+/// Marks `order_id`'s attempt done without an order; a failure is logged (a later request
+/// releases the attempt again, which changes nothing).
+fn close_intent_logged(ctx: &RequestContext, db: &Database, order_id: &str) {
+    if let Err(error) = storage::close_intent(db, order_id) {
+        ctx.logger.error(
+            "could not close an order intent",
+            json!({ "orderId": order_id, "cause": error.to_string() }),
+        );
+    }
 }
 
 /// Gives the reservation of `order_id` back (or leaves a tombstone if there was none) and
@@ -104,11 +127,8 @@ async fn release_and_close(
             false
         }
     };
-    if released && let Err(error) = storage::close_intent(db, order_id) {
-        ctx.logger.error(
-            "could not close an order intent",
-            json!({ "orderId": order_id, "cause": error.to_string() }),
-        );
+    if released {
+        close_intent_logged(ctx, db, order_id);
     }
 }
 
@@ -123,9 +143,10 @@ async fn place_order(
     db: &Database,
     identity: &Identity,
     order: OrderRequest,
+    order_id: &str,
     key: Option<&str>,
 ) -> Result<OrderView, ApiError> {
-    let order_id = format!("ord_{}", uuid::Uuid::new_v4().simple());
+    let order_id = order_id.to_string();
     let products = product_service();
     storage::open_intent(
         db,
@@ -147,12 +168,7 @@ async fn place_order(
     let reservation = match reserve(ctx, &products, &request).await {
         Ok(reservation) => reservation,
         Err(NotReserved::Refused(error)) => {
-            if let Err(close) = storage::close_intent(db, &order_id) {
-                ctx.logger.error(
-                    "could not close an order intent",
-                    json!({ "orderId": order_id, "cause": close.to_string() }),
-                );
-            }
+            close_intent_logged(ctx, db, &order_id);
             return Err(error);
         }
         Err(NotReserved::Unknown(error)) => {
@@ -229,12 +245,14 @@ pub async fn create(ctx: Rc<RequestContext>) -> ApiResult {
     };
     let db = schema::open()?;
     release_abandoned_later(&ctx);
+    let order_id = format!("ord_{}", uuid::Uuid::new_v4().simple());
     if let Some(key) = &key {
         let claim = storage::claim_key(
             &db,
             &identity.user_id,
             key,
             &body_fingerprint(body),
+            &order_id,
             millis_from_now(intent_lease()),
         )?;
         match claim {
@@ -256,10 +274,10 @@ pub async fn create(ctx: Rc<RequestContext>) -> ApiResult {
             }
         }
     }
-    let placed = place_order(&ctx, &db, &identity, order, key.as_deref()).await;
+    let placed = place_order(&ctx, &db, &identity, order, &order_id, key.as_deref()).await;
     if placed.is_err()
         && let Some(key) = &key
-        && let Err(error) = storage::abandon_key(&db, &identity.user_id, key)
+        && let Err(error) = storage::abandon_key(&db, &identity.user_id, key, &order_id)
     {
         ctx.logger.error(
             "could not free the idempotency key of a failed order",

@@ -1,9 +1,11 @@
 //! The order service: orders reserved all-or-nothing, with exact totals.
 //!
 //! The entry point and the route table; handlers live in `handlers`, parsing and
-//! totals in `domain`, SQL in `storage`, the schema in `schema`. Stock is reserved through the
-//! product service's private reservation endpoint before the order is written, and released
-//! again if writing fails.
+//! totals in `domain`, SQL in `storage`, the schema in `schema`. An order is a saga: its attempt is
+//! recorded, stock is reserved through the product service's private reservation endpoint,
+//! then the order is written in one transaction with its event and the end of its attempt.
+//! Any failure after the reservation releases it; attempts left open by a crash are released
+//! by later requests once their lease has passed (see `handlers::place_order`).
 
 mod domain;
 mod error;

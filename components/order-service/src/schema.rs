@@ -86,6 +86,11 @@ pub const MIGRATIONS: &[Migration] = &[
             "ALTER TABLE orders_idempotency_keys ADD COLUMN claimed_until INTEGER NOT NULL DEFAULT 0",
         ],
     },
+    Migration {
+        version: 10,
+        description: "the attempt that holds an idempotency key",
+        statements: &["ALTER TABLE orders_idempotency_keys ADD COLUMN attempt TEXT"],
+    },
 ];
 
 /// The database of this service; the migrations' numbering is checked at compile time.

@@ -130,8 +130,13 @@ pub fn insert_order(db: &Database, new: &NewOrder<'_>) -> Result<OrderView, Erro
             let data = to_json_column(DATABASE, &view)?;
             db.execute(
                 "UPDATE orders_idempotency_keys SET status = 'done', response_status = 201, response_data = ?
-                 WHERE user_id = ? AND key = ?",
-                &[Sql::Text(data), Sql::Text(new.user_id.into()), Sql::Text(key.into())],
+                 WHERE user_id = ? AND key = ? AND attempt = ?",
+                &[
+                    Sql::Text(data),
+                    Sql::Text(new.user_id.into()),
+                    Sql::Text(key.into()),
+                    Sql::Text(new.order_id.into()),
+                ],
             )?;
         }
         Ok::<_, Error>(())
@@ -297,12 +302,15 @@ pub enum KeyClaim {
 /// Claims `(user, key)` for a request body until `lease_until` (epoch milliseconds); the
 /// primary key decides between racers. A claim still `in_progress` after its lease belongs to
 /// a request that died (the order and the key's outcome are written together, so it placed
-/// no order) and is taken over.
+/// no order) and is taken over by `attempt` (the order id this request will place): in the same
+/// transaction the old attempt's intent is marked abandoned, so that request can no longer
+/// place its order (its stock is released), and only the new attempt may complete the key.
 pub fn claim_key(
     db: &Database,
     user_id: &str,
     key: &str,
     fingerprint: &str,
+    attempt: &str,
     lease_until: i64,
 ) -> Result<KeyClaim, Error> {
     let now_millis = envelope::now_millis();
@@ -312,16 +320,16 @@ pub fn claim_key(
         &[Sql::Text(cutoff)],
     )?;
     let claimed = db.execute(
-        "INSERT INTO orders_idempotency_keys (user_id, key, fingerprint, status, created_at, claimed_until)
-         VALUES (?, ?, ?, 'in_progress', ?, ?)
+        "INSERT INTO orders_idempotency_keys (user_id, key, fingerprint, status, created_at, claimed_until, attempt)
+         VALUES (?, ?, ?, 'in_progress', ?, ?, ?)
          ON CONFLICT (user_id, key) DO NOTHING RETURNING key",
-        &[Sql::Text(user_id.into()), Sql::Text(key.into()), Sql::Text(fingerprint.into()), Sql::Text(envelope::now_rfc3339()), Sql::Integer(lease_until)],
+        &[Sql::Text(user_id.into()), Sql::Text(key.into()), Sql::Text(fingerprint.into()), Sql::Text(envelope::now_rfc3339()), Sql::Integer(lease_until), Sql::Text(attempt.into())],
     )?;
     if !claimed.rows.is_empty() {
         return Ok(KeyClaim::Claimed);
     }
     let existing = db.execute(
-        "SELECT fingerprint, status, response_status, response_data, claimed_until FROM orders_idempotency_keys WHERE user_id = ? AND key = ?",
+        "SELECT fingerprint, status, response_status, response_data, claimed_until, attempt FROM orders_idempotency_keys WHERE user_id = ? AND key = ?",
         &[Sql::Text(user_id.into()), Sql::Text(key.into())],
     )?;
     let Some(row) = existing.rows().next() else {
@@ -335,21 +343,36 @@ pub fn claim_key(
         if row.get::<i64>("claimed_until").unwrap_or(0) > now_millis {
             return Ok(KeyClaim::InProgress);
         }
-        let taken = db.execute(
-            "UPDATE orders_idempotency_keys SET claimed_until = ?
-             WHERE user_id = ? AND key = ? AND status = 'in_progress' AND claimed_until <= ?
-             RETURNING key",
-            &[
-                Sql::Integer(lease_until),
-                Sql::Text(user_id.into()),
-                Sql::Text(key.into()),
-                Sql::Integer(now_millis),
-            ],
-        )?;
-        return Ok(if taken.rows.is_empty() {
-            KeyClaim::InProgress
-        } else {
+        let previous = row.get::<&str>("attempt").map(str::to_string);
+        let taken = db.transaction(|db| {
+            let taken = db.execute(
+                "UPDATE orders_idempotency_keys SET claimed_until = ?, attempt = ?
+                 WHERE user_id = ? AND key = ? AND status = 'in_progress' AND claimed_until <= ?
+                 RETURNING key",
+                &[
+                    Sql::Integer(lease_until),
+                    Sql::Text(attempt.into()),
+                    Sql::Text(user_id.into()),
+                    Sql::Text(key.into()),
+                    Sql::Integer(now_millis),
+                ],
+            )?;
+            if !taken.rows.is_empty()
+                && let Some(previous) = &previous
+            {
+                // Due at once: the next request releases the old attempt's stock.
+                db.execute(
+                    "UPDATE orders_intents SET status = 'releasing', retry_at = 0
+                     WHERE order_id = ? AND status = 'reserving'",
+                    &[Sql::Text(previous.clone())],
+                )?;
+            }
+            Ok::<_, Error>(!taken.rows.is_empty())
+        })?;
+        return Ok(if taken {
             KeyClaim::Claimed
+        } else {
+            KeyClaim::InProgress
         });
     }
     let status = row
@@ -363,11 +386,17 @@ pub fn claim_key(
     Ok(KeyClaim::Completed { status, data })
 }
 
-/// Forgets a claimed key whose request failed, so the client may retry with it.
-pub fn abandon_key(db: &Database, user_id: &str, key: &str) -> Result<(), Error> {
+/// Forgets a key whose request (`attempt`) failed, so the client may retry with it; a key
+/// another request has taken over since is left to that request.
+pub fn abandon_key(db: &Database, user_id: &str, key: &str, attempt: &str) -> Result<(), Error> {
     db.execute(
-        "DELETE FROM orders_idempotency_keys WHERE user_id = ? AND key = ? AND status = 'in_progress'",
-        &[Sql::Text(user_id.into()), Sql::Text(key.into())],
+        "DELETE FROM orders_idempotency_keys
+         WHERE user_id = ? AND key = ? AND status = 'in_progress' AND attempt = ?",
+        &[
+            Sql::Text(user_id.into()),
+            Sql::Text(key.into()),
+            Sql::Text(attempt.into()),
+        ],
     )?;
     Ok(())
 }

@@ -118,12 +118,7 @@ pub struct RetryPolicy {
 impl RetryPolicy {
     /// `outbox_max_attempts` and `outbox_retry_base_ms`, or the defaults.
     pub fn from_variables() -> Self {
-        let number = |name: &str| {
-            spin_sdk::variables::get(name)
-                .ok()
-                .and_then(|value| value.trim().parse::<u64>().ok())
-                .filter(|value| *value > 0)
-        };
+        let number = |name: &str| response_handler::variable_u64(name).filter(|value| *value > 0);
         Self {
             max_attempts: number("outbox_max_attempts")
                 .and_then(|n| i64::try_from(n).ok())
@@ -161,15 +156,17 @@ pub fn record(db: &Database, source: &str, payload: &EventPayload) -> Result<Str
             Sql::Text(payload.event_type().to_string()),
             Sql::Text(source.to_string()),
             Sql::Text(payload.data().to_string()),
-            Sql::Text(envelope::rfc3339_from_millis(envelope::now_millis())),
+            Sql::Text(envelope::now_rfc3339()),
         ],
     )?;
     Ok(id)
 }
 
-/// How long a delivery pass owns the events it claimed. Long enough for a whole batch to
-/// time out; if the instance dies mid-pass, its events become claimable again after it.
-pub const LEASE: Duration = Duration::from_secs(BATCH_SIZE as u64 * DELIVERY_TIMEOUT.as_secs());
+/// How long a delivery pass owns the events it claimed: twice what a whole batch takes when
+/// every call times out and every update waits out SQLite's busy timeout. If the instance
+/// dies mid-pass, its events become claimable again after it.
+pub const LEASE: Duration =
+    Duration::from_secs(2 * BATCH_SIZE as u64 * (DELIVERY_TIMEOUT.as_secs() + 5));
 
 fn event_from_row(row: spin_sdk::sqlite::Row<'_>) -> Option<Event> {
     Some(Event {
@@ -236,10 +233,12 @@ enum Outcome {
     DeadLettered,
 }
 
-/// Records the outcome of one try of `event`, which had failed `attempts` times before.
+/// Records the outcome of one try of `event`, which had failed `attempts` times before, if this
+/// pass (whose claim runs until `lease_until`) still holds it.
 fn settle(
     db: &Database,
     event: &Event,
+    lease_until: i64,
     attempts: i64,
     failure: Option<&str>,
     policy: &RetryPolicy,
@@ -247,6 +246,7 @@ fn settle(
     let outbox = table(db);
     let now = envelope::now_millis();
     let Some(reason) = failure else {
+        // Delivered is delivered, whoever holds the claim now.
         db.execute(
             &format!(
                 "UPDATE {outbox} SET delivered_at = ?, attempts = attempts + 1, last_error = NULL,
@@ -275,7 +275,7 @@ fn settle(
     db.execute(
         &format!(
             "UPDATE {outbox} SET attempts = ?, last_error = ?, next_attempt_at = ?, dead_at = ?,
-             claimed_until = 0 WHERE id = ? AND delivered_at IS NULL"
+             claimed_until = 0 WHERE id = ? AND delivered_at IS NULL AND claimed_until = ?"
         ),
         &[
             Sql::Integer(failures),
@@ -283,6 +283,7 @@ fn settle(
             Sql::Integer(next_attempt_at),
             dead_at,
             Sql::Text(event.id.clone()),
+            Sql::Integer(lease_until),
         ],
     )?;
     Ok(outcome)
@@ -323,7 +324,14 @@ pub async fn deliver_pending(ctx: &RequestContext, db: &Database) -> usize {
         };
         let fields =
             serde_json::json!({ "eventId": event.id, "type": event.event_type, "cause": failure });
-        match settle(db, &event, attempts, failure.as_deref(), &policy) {
+        match settle(
+            db,
+            &event,
+            lease_until,
+            attempts,
+            failure.as_deref(),
+            &policy,
+        ) {
             Ok(Outcome::Delivered) => delivered += 1,
             Ok(Outcome::Retry { next_attempt_at }) => ctx.logger.warn(
                 "event delivery failed; it will be retried",

@@ -188,6 +188,12 @@ impl RequestContext {
     }
 }
 
+/// A Spin variable of this component read as a whole number, `None` when undefined, empty or
+/// not a number (a setting with a default falls back to it rather than failing requests).
+pub fn variable_u64(name: &str) -> Option<u64> {
+    variable(name).and_then(|value| value.trim().parse().ok())
+}
+
 /// A Spin variable of this component, `None` when undefined or empty.
 pub fn variable(name: &str) -> Option<String> {
     spin_sdk::variables::get(name)

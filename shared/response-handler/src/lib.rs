@@ -22,7 +22,7 @@ mod request_id;
 mod routes;
 mod serve;
 
-pub use context::{Environment, RequestContext, ServiceConfig};
+pub use context::{Environment, RequestContext, ServiceConfig, variable_u64};
 pub use envelope::{ErrorCode, Pagination};
 pub use error::ApiError;
 pub use identity::{Identity, Role, SERVICE_TOKEN_HEADER, service_keys, token_keys};

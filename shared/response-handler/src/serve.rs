@@ -61,8 +61,8 @@ pub async fn serve(
         .filter(|info| info.starts_with('/'))
         .map(str::to_string)
         .unwrap_or(uri_path);
-    let max_body = variable("max_body_bytes")
-        .and_then(|v| v.trim().parse::<usize>().ok())
+    let max_body = crate::variable_u64("max_body_bytes")
+        .and_then(|bytes| usize::try_from(bytes).ok())
         .unwrap_or(DEFAULT_MAX_BODY_BYTES);
 
     let method_name = method.to_string();

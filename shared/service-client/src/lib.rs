@@ -30,9 +30,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The `upstream_timeout_ms` variable: how long one call to another service may take.
 pub fn upstream_timeout() -> Duration {
-    spin_sdk::variables::get("upstream_timeout_ms")
-        .ok()
-        .and_then(|value| value.trim().parse::<u64>().ok())
+    response_handler::variable_u64("upstream_timeout_ms")
         .filter(|millis| *millis > 0)
         .map_or(DEFAULT_TIMEOUT, Duration::from_millis)
 }

@@ -30,8 +30,8 @@ enum Attempt {
     NotNeeded,
     TimedOut,
 }
-/// SQLite's own wait for a lock on ordinary statements (the default of Spin and rusqlite).
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// SQLite's wait for a lock when the host's cannot be read (rusqlite's default, which Spin keeps).
+const DEFAULT_BUSY_TIMEOUT_MS: i64 = 5000;
 
 fn nanos(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
@@ -255,6 +255,17 @@ impl Database {
         mut not_needed: impl FnMut() -> bool,
     ) -> Result<Attempt, StoreError> {
         let mut pause = Duration::from_millis(2);
+        // The host's own wait, put back afterwards (Spin's is 5 s, the runner's 10 s).
+        let host_wait = self
+            .execute("PRAGMA busy_timeout", &[])
+            .ok()
+            .and_then(|result| {
+                result
+                    .rows()
+                    .next()
+                    .and_then(|row| row.get::<i64>("timeout"))
+            })
+            .unwrap_or(DEFAULT_BUSY_TIMEOUT_MS);
         let _ = self.execute("PRAGMA busy_timeout = 0", &[]);
         let outcome = loop {
             match self.connection.execute(statement, &[]) {
@@ -272,10 +283,7 @@ impl Database {
                 Err(error) => break Err(storage_error(self.label, error)),
             }
         };
-        let _ = self.execute(
-            &format!("PRAGMA busy_timeout = {}", BUSY_TIMEOUT.as_millis()),
-            &[],
-        );
+        let _ = self.execute(&format!("PRAGMA busy_timeout = {host_wait}"), &[]);
         outcome
     }
 

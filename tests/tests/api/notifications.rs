@@ -152,15 +152,15 @@ async fn replaying_an_event_creates_no_duplicate() {
     let user = app.register("replay@example.com").await;
     notifications_until(&app, &user, "", |data| count(data) == 1).await;
     let event = json!({"id": "evt_fixed", "type": "order.created", "occurredAt": "2026-11-24T10:00:00.000Z",
-        "source": "test", "data": {"orderId": "ord_x", "userId": user.id, "totalAmount": 1.5, "itemCount": 1}});
+        "source": "order-service", "data": {"orderId": "ord_x", "userId": user.id, "totalAmount": 1.5, "itemCount": 1}});
 
-    let post = || {
+    let post_as = |producer: &'static str| {
         app.send(
             app.client
                 .post(app.url("/direct/notifications-svc/events"))
                 .header(
                     "x-service-token",
-                    service_token("order-service", "notification-service"),
+                    service_token(producer, "notification-service"),
                 )
                 .json(&event),
         )
@@ -168,14 +168,20 @@ async fn replaying_an_event_creates_no_duplicate() {
     let unsigned = app
         .post_json("/direct/notifications-svc/events", &event)
         .await;
+    let from_another_producer = post_as("user-service").await;
 
-    let first = post().await;
-    let again = post().await;
+    let first = post_as("order-service").await;
+    let again = post_as("order-service").await;
 
     assert_eq!(
         unsigned.status, 401,
         "only producers may post events: {}",
         unsigned.text
+    );
+    assert_eq!(
+        from_another_producer.status, 403,
+        "an event's type belongs to one producer: {}",
+        from_another_producer.text
     );
     assert_eq!(first.status, 201, "{}", first.text);
     assert_eq!(again.status, 200, "{}", again.text);

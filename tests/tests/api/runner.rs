@@ -132,6 +132,7 @@ async fn databases_live_in_the_state_dir_and_survive_a_restart() {
 
 #[tokio::test]
 async fn a_burst_larger_than_the_instance_budget_is_queued_not_failed() {
+    let _one_at_a_time = storefront_tests::exclusive_heavy_load().await;
     // Each aggregated health check holds six instances (the gateway and five services), so
     // 200 at once would need more instances than the runner's pool has if all ran together.
     let app = spawn_app().await;
@@ -149,6 +150,7 @@ async fn a_burst_larger_than_the_instance_budget_is_queued_not_failed() {
 
 #[tokio::test]
 async fn clients_that_stall_their_bodies_do_not_hold_up_anyone_else() {
+    let _one_at_a_time = storefront_tests::exclusive_heavy_load().await;
     // Arrange: 130 clients send a request's headers, promise a body, and never send it.
     let app = spawn_app().await;
     let address = app.base_url.trim_start_matches("http://").to_string();

@@ -28,6 +28,7 @@ async fn a_trapping_component_gives_a_500_envelope_and_the_runner_keeps_serving(
 
 #[tokio::test]
 async fn a_component_that_computes_forever_is_stopped_at_the_deadline_and_others_are_served() {
+    let _one_at_a_time = storefront_tests::exclusive_heavy_load().await;
     // Arrange: a component that never stops computing, and a one-second instance deadline.
     let options = AppOptions {
         runner_request_timeout: Some(std::time::Duration::from_secs(1)),
