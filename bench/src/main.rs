@@ -688,6 +688,23 @@ fn scenario_table(runs: &[HostRun]) -> String {
 }
 
 async fn run(options: Options) -> Result<()> {
+    // Asked before any scenario runs, so a missing Spin fails the run at once rather than
+    // after the runner's half of it.
+    let spin_version = if options.hosts.contains(&Host::Spin) {
+        let binary = storefront_tests::spin::spin_binary();
+        let out = Command::new(&binary)
+            .arg("--version")
+            .output()
+            .with_context(|| {
+                format!(
+                    "cannot run `{}` (set SPIN_BIN to the Spin CLI)",
+                    binary.display()
+                )
+            })?;
+        format!(" Spin: `{}`.", String::from_utf8_lossy(&out.stdout).trim())
+    } else {
+        String::new()
+    };
     let wasm = build_components()?;
     let dir = tempfile::tempdir()?;
     let text = std::fs::read_to_string(workspace_root().join("spin.toml"))?;
@@ -738,16 +755,6 @@ async fn run(options: Options) -> Result<()> {
         [Host::Runner] => "runner",
         [Host::Spin] => "spin",
         _ => "both",
-    };
-    let spin_version = if options.hosts.contains(&Host::Spin) {
-        Command::new(storefront_tests::spin::spin_binary())
-            .arg("--version")
-            .output()
-            .ok()
-            .map(|out| format!(" Spin: `{}`.", String::from_utf8_lossy(&out.stdout).trim()))
-            .unwrap_or_default()
-    } else {
-        String::new()
     };
     let command = format!(
         "cargo bench-app --host {hosts} --seconds {} --connections {} --products {}",

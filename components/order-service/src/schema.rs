@@ -91,6 +91,7 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "the attempt that holds an idempotency key",
         statements: &["ALTER TABLE orders_idempotency_keys ADD COLUMN attempt TEXT"],
     },
+    outbox::dead_letter_index_migration(11),
 ];
 
 /// The database of this service; the migrations' numbering is checked at compile time.

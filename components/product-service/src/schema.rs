@@ -82,6 +82,7 @@ pub const MIGRATIONS: &[Migration] = &[
         statements: &["ALTER TABLE reservations RENAME TO products_reservations"],
     },
     outbox::retry_migration(9),
+    outbox::dead_letter_index_migration(10),
 ];
 
 /// The database of this service; the migrations' numbering is checked at compile time.

@@ -29,6 +29,7 @@ pub const MIGRATIONS: &[Migration] = &[
     outbox::lease_migration(3),
     outbox::namespace_migration(4),
     outbox::retry_migration(5),
+    outbox::dead_letter_index_migration(6),
 ];
 
 /// The database of this service; the migrations' numbering is checked at compile time.
