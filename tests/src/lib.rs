@@ -52,6 +52,11 @@ pub fn service_token(caller: &str, target: &str) -> String {
         .unwrap_or_else(|e| panic!("service token: {e}"))
 }
 
+/// A complete, valid shipping address for orders.
+pub fn shipping_address() -> Value {
+    serde_json::json!({"street": "1 Main St", "city": "Springfield", "postalCode": "12345", "country": "US", "line2": "Apt 4"})
+}
+
 /// Held by the tests that load a host to its limits (a burst over the instance budget,
 /// runaway instances, stalled clients) so that they run one at a time: the in-process runner's
 /// admission slots and instance pool are shared by every test in this binary, and one such test
@@ -494,6 +499,30 @@ impl TestApp {
         self.send(self.client.post(self.url(path)).json(body)).await
     }
 
+    /// GET `path` with `token` as the bearer.
+    pub async fn get_as(&self, path: &str, token: &str) -> Answer {
+        self.send(self.authed(self.client.get(self.url(path)), token))
+            .await
+    }
+
+    /// POST `body` as JSON to `path` with `token` as the bearer.
+    pub async fn post_json_as(&self, path: &str, body: &Value, token: &str) -> Answer {
+        self.send(
+            self.authed(self.client.post(self.url(path)), token)
+                .json(body),
+        )
+        .await
+    }
+
+    /// PATCH `body` as JSON to `path` with `token` as the bearer.
+    pub async fn patch_json_as(&self, path: &str, body: &Value, token: &str) -> Answer {
+        self.send(
+            self.authed(self.client.patch(self.url(path)), token)
+                .json(body),
+        )
+        .await
+    }
+
     /// Stops the app and starts it again on the same state directory.
     pub async fn restart(self) -> TestApp {
         let options = self.options.clone();
@@ -574,14 +603,14 @@ impl TestApp {
 impl TestApp {
     /// Creates a product as `admin` and returns its JSON.
     pub async fn create_product(&self, admin: &Registered, body: &Value) -> Value {
-        let answer = self
-            .send(
-                self.authed(self.client.post(self.url("/api/products")), &admin.token)
-                    .json(body),
-            )
-            .await;
+        let answer = self.post_json_as("/api/products", body, &admin.token).await;
         assert_eq!(answer.status, 201, "create product: {}", answer.text);
         answer.body["data"].clone()
+    }
+
+    /// Places an order as `buyer`.
+    pub async fn place_order(&self, buyer: &Registered, body: &Value) -> Answer {
+        self.post_json_as("/api/orders", body, &buyer.token).await
     }
 
     /// A product's current stock.

@@ -89,6 +89,16 @@ impl std::fmt::Display for TokenError {
     }
 }
 
+/// A token the JWT library refused (bad signature, expired, wrong audience, ...).
+impl From<jwt_simple::Error> for TokenError {
+    fn from(error: jwt_simple::Error) -> Self {
+        TokenError::Invalid(error.to_string())
+    }
+}
+
+/// How far the clocks of the signer and the verifier may disagree.
+const CLOCK_SKEW: Duration = Duration::from_secs(5);
+
 /// Why a secret cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WeakSecret;
@@ -126,22 +136,19 @@ impl ServiceKeys {
         let claims = Claims::create(Duration::from_secs(SERVICE_TOKEN_LIFETIME_SECONDS))
             .with_issuer(caller)
             .with_audience(target);
-        self.key
-            .authenticate(claims)
-            .map_err(|error| TokenError::Invalid(error.to_string()))
+        Ok(self.key.authenticate(claims)?)
     }
 
     /// The calling service named by `token`, if it is valid and addressed to `target`.
     pub fn verify(&self, token: &str, target: &str) -> Result<String, TokenError> {
         let options = VerificationOptions {
             allowed_audiences: Some(HashSet::from([target.to_string()])),
-            time_tolerance: Some(Duration::from_secs(5)),
+            time_tolerance: Some(CLOCK_SKEW),
             ..Default::default()
         };
         let claims = self
             .key
-            .verify_token::<NoCustomClaims>(token, Some(options))
-            .map_err(|error| TokenError::Invalid(error.to_string()))?;
+            .verify_token::<NoCustomClaims>(token, Some(options))?;
         claims
             .issuer
             .filter(|caller| !caller.is_empty())
@@ -179,22 +186,19 @@ impl TokenKeys {
         )
         .with_subject(user_id)
         .with_issuer(ISSUER);
-        self.key
-            .authenticate(claims)
-            .map_err(|error| TokenError::Invalid(error.to_string()))
+        Ok(self.key.authenticate(claims)?)
     }
 
     /// Verifies signature, algorithm (HS256 only), issuer and expiry.
     pub fn verify(&self, token: &str) -> Result<Identity, TokenError> {
         let options = VerificationOptions {
             allowed_issuers: Some(HashSet::from([ISSUER.to_string()])),
-            time_tolerance: Some(Duration::from_secs(5)),
+            time_tolerance: Some(CLOCK_SKEW),
             ..Default::default()
         };
         let claims = self
             .key
-            .verify_token::<ProfileClaims>(token, Some(options))
-            .map_err(|error| TokenError::Invalid(error.to_string()))?;
+            .verify_token::<ProfileClaims>(token, Some(options))?;
         let user_id = claims
             .subject
             .filter(|s| !s.is_empty())

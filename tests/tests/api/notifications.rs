@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use storefront_tests::fake::FakeService;
 use storefront_tests::{
     AppOptions, Registered, TEST_SERVICE_TOKEN_SECRET, TestApp, manifest_variant, replace_once,
-    service_token, spawn_app, spawn_app_with, try_spawn,
+    service_token, shipping_address, spawn_app, spawn_app_with, try_spawn,
 };
 
 /// Polls the caller's notifications until `done` holds (delivery happens after the response).
@@ -19,13 +19,7 @@ async fn notifications_until(
     let mut last = Value::Null;
     for _ in 0..50 {
         let answer = app
-            .send(
-                app.authed(
-                    app.client
-                        .get(app.url(&format!("/api/notifications{query}"))),
-                    &user.token,
-                ),
-            )
+            .get_as(&format!("/api/notifications{query}"), &user.token)
             .await;
         assert_eq!(answer.status, 200, "{}", answer.text);
         last = answer.body;
@@ -69,10 +63,11 @@ async fn an_order_creates_a_confirmation_naming_the_order_and_total() {
         )
         .await;
     let answer = app
-        .send(app.authed(app.client.post(app.url("/api/orders")), &buyer.token).json(&json!({
-            "items": [{"productId": product["id"], "quantity": 2}],
-            "shippingAddress": {"street": "1 Main", "city": "X", "postalCode": "1", "country": "US"}
-        })))
+        .place_order(
+            &buyer,
+            &json!({"items": [{"productId": product["id"], "quantity": 2}],
+                "shippingAddress": shipping_address()}),
+        )
         .await;
     assert_eq!(answer.status, 201, "{}", answer.text);
     let order_id = answer.body["data"]["id"].as_str().expect("id").to_string();
@@ -109,16 +104,10 @@ async fn marking_read_is_for_the_owner_and_unread_filters() {
         .send(app.authed(app.client.patch(&read_url), &owner.token))
         .await;
     let unread = app
-        .send(app.authed(
-            app.client.get(app.url("/api/notifications?unread=true")),
-            &owner.token,
-        ))
+        .get_as("/api/notifications?unread=true", &owner.token)
         .await;
     let bad_filter = app
-        .send(app.authed(
-            app.client.get(app.url("/api/notifications?unread=maybe")),
-            &owner.token,
-        ))
+        .get_as("/api/notifications?unread=maybe", &owner.token)
         .await;
 
     assert_eq!(by_other.status, 404, "{}", by_other.text);
@@ -188,9 +177,7 @@ async fn replaying_an_event_creates_no_duplicate() {
     assert_eq!(again.body["data"]["duplicate"], true);
     let body = notifications_until(&app, &user, "", |data| count(data) == 2).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let after = app
-        .send(app.authed(app.client.get(app.url("/api/notifications")), &user.token))
-        .await;
+    let after = app.get_as("/api/notifications", &user.token).await;
     assert_eq!(count(&after.body["data"]), 2, "{body}");
 }
 
@@ -231,9 +218,7 @@ async fn events_raised_during_a_notification_outage_are_delivered_once_it_is_bac
     for user in [&first, &second] {
         let body = notifications_until(&app, user, "", |data| count(data) >= 1).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let settled = app
-            .send(app.authed(app.client.get(app.url("/api/notifications")), &user.token))
-            .await;
+        let settled = app.get_as("/api/notifications", &user.token).await;
         assert_eq!(count(&settled.body["data"]), 1, "{body}");
         assert_eq!(settled.body["data"][0]["type"], "welcome");
     }
@@ -314,13 +299,10 @@ async fn events_carry_a_service_token_and_never_a_users_token() {
 
     // Act: an order, made with the buyer's token, raises order.created.
     let order = app
-        .send(
-            app.authed(app.client.post(app.url("/api/orders")), &buyer.token)
-                .json(
-                    &json!({"items": [{"productId": product["id"], "quantity": 1}],
-                    "shippingAddress": {"street": "1 Main St", "city": "Springfield",
-                        "postalCode": "12345", "country": "US"}}),
-                ),
+        .place_order(
+            &buyer,
+            &json!({"items": [{"productId": product["id"], "quantity": 1}],
+                "shippingAddress": shipping_address()}),
         )
         .await;
     assert_eq!(order.status, 201, "{}", order.text);

@@ -2,12 +2,9 @@
 
 use serde_json::{Value, json};
 use storefront_tests::{
-    AppOptions, Registered, TestApp, manifest_variant, replace_once, spawn_app, spawn_app_with,
+    AppOptions, Registered, TestApp, manifest_variant, replace_once, shipping_address, spawn_app,
+    spawn_app_with,
 };
-
-fn address() -> Value {
-    json!({"street": "1 Main St", "city": "Springfield", "postalCode": "12345", "country": "US", "line2": "Apt 4"})
-}
 
 async fn setup(app: &TestApp) -> (Registered, Registered) {
     (
@@ -26,14 +23,6 @@ async fn product(app: &TestApp, admin: &Registered, name: &str, price: f64, stoc
     product["id"].as_str().expect("id").to_string()
 }
 
-async fn order(app: &TestApp, user: &Registered, body: &Value) -> storefront_tests::Answer {
-    app.send(
-        app.authed(app.client.post(app.url("/api/orders")), &user.token)
-            .json(body),
-    )
-    .await
-}
-
 #[tokio::test]
 async fn an_order_reserves_stock_and_prices_come_from_the_catalog_in_exact_cents() {
     let app = spawn_app().await;
@@ -41,9 +30,9 @@ async fn an_order_reserves_stock_and_prices_come_from_the_catalog_in_exact_cents
     let pen = product(&app, &admin, "Pen", 19.99, 10).await;
     let pad = product(&app, &admin, "Pad", 0.1, 10).await;
 
-    let answer = order(&app, &buyer, &json!({"items": [
+    let answer = app.place_order(&buyer, &json!({"items": [
         {"productId": pen, "quantity": 3, "unitPrice": 0.01}, {"productId": pad, "quantity": 2}, {"productId": pen, "quantity": 1}
-    ], "shippingAddress": address()})).await;
+    ], "shippingAddress": shipping_address()})).await;
 
     assert_eq!(answer.status, 201, "{}", answer.text);
     let data = &answer.body["data"];
@@ -67,7 +56,7 @@ async fn orders_need_a_user_token() {
     let answer = app
         .post_json(
             "/api/orders",
-            &json!({"items": [], "shippingAddress": address()}),
+            &json!({"items": [], "shippingAddress": shipping_address()}),
         )
         .await;
 
@@ -79,10 +68,7 @@ async fn invalid_orders_are_400_with_every_problem_named() {
     let app = spawn_app().await;
     let (_, buyer) = setup(&app).await;
 
-    let answer = order(
-        &app,
-        &buyer,
-        &json!({"items": [{"productId": "p", "quantity": 0}], "shippingAddress": {"street": "x"}}),
+    let answer = app.place_order(&buyer, &json!({"items": [{"productId": "p", "quantity": 0}], "shippingAddress": {"street": "x"}}),
     )
     .await;
 
@@ -105,15 +91,13 @@ async fn an_unknown_product_fails_the_whole_order_with_its_id() {
     let (admin, buyer) = setup(&app).await;
     let pen = product(&app, &admin, "Pen", 1.0, 10).await;
 
-    let answer = order(&app, &buyer, &json!({"items": [{"productId": pen, "quantity": 2}, {"productId": "prd_ghost", "quantity": 1}], "shippingAddress": address()})).await;
+    let answer = app.place_order(&buyer, &json!({"items": [{"productId": pen, "quantity": 2}, {"productId": "prd_ghost", "quantity": 1}], "shippingAddress": shipping_address()})).await;
 
     assert_eq!(answer.status, 400, "{}", answer.text);
     assert_eq!(answer.body["error"]["code"], "VALIDATION_ERROR");
     assert_eq!(answer.body["error"]["details"]["productId"], "prd_ghost");
     assert_eq!(app.stock_of(&pen).await, 10, "nothing reserved");
-    let orders = app
-        .send(app.authed(app.client.get(app.url("/api/orders")), &buyer.token))
-        .await;
+    let orders = app.get_as("/api/orders", &buyer.token).await;
     assert_eq!(orders.body["data"], json!([]));
 }
 
@@ -124,7 +108,7 @@ async fn insufficient_stock_fails_the_whole_order_with_details() {
     let plenty = product(&app, &admin, "Plenty", 1.0, 10).await;
     let scarce = product(&app, &admin, "Scarce", 1.0, 1).await;
 
-    let answer = order(&app, &buyer, &json!({"items": [{"productId": plenty, "quantity": 5}, {"productId": scarce, "quantity": 2}], "shippingAddress": address()})).await;
+    let answer = app.place_order(&buyer, &json!({"items": [{"productId": plenty, "quantity": 5}, {"productId": scarce, "quantity": 2}], "shippingAddress": shipping_address()})).await;
 
     assert_eq!(answer.status, 409, "{}", answer.text);
     assert_eq!(answer.body["error"]["code"], "INSUFFICIENT_STOCK");
@@ -140,7 +124,7 @@ async fn an_idempotency_key_replays_the_first_response_and_creates_nothing_new()
     let app = spawn_app().await;
     let (admin, buyer) = setup(&app).await;
     let pen = product(&app, &admin, "Pen", 2.5, 10).await;
-    let body = json!({"items": [{"productId": pen, "quantity": 2}], "shippingAddress": address()});
+    let body = json!({"items": [{"productId": pen, "quantity": 2}], "shippingAddress": shipping_address()});
     let keyed = |body: &Value| {
         app.send(
             app.authed(app.client.post(app.url("/api/orders")), &buyer.token)
@@ -152,7 +136,7 @@ async fn an_idempotency_key_replays_the_first_response_and_creates_nothing_new()
     let first = keyed(&body).await;
     let replay = keyed(&body).await;
     let different =
-        keyed(&json!({"items": [{"productId": pen, "quantity": 3}], "shippingAddress": address()}))
+        keyed(&json!({"items": [{"productId": pen, "quantity": 3}], "shippingAddress": shipping_address()}))
             .await;
 
     assert_eq!(first.status, 201, "{}", first.text);
@@ -165,9 +149,7 @@ async fn an_idempotency_key_replays_the_first_response_and_creates_nothing_new()
     assert_eq!(different.status, 422, "{}", different.text);
     assert_eq!(different.body["error"]["code"], "UNPROCESSABLE_ENTITY");
     assert_eq!(app.stock_of(&pen).await, 8, "stock taken once");
-    let orders = app
-        .send(app.authed(app.client.get(app.url("/api/orders")), &buyer.token))
-        .await;
+    let orders = app.get_as("/api/orders", &buyer.token).await;
     assert_eq!(orders.body["meta"]["pagination"]["total"], 1);
 }
 
@@ -176,9 +158,9 @@ async fn sixty_concurrent_single_unit_orders_against_stock_twenty_make_exactly_t
     let app = spawn_app().await;
     let (admin, buyer) = setup(&app).await;
     let hot = product(&app, &admin, "Hot", 5.0, 20).await;
-    let body = json!({"items": [{"productId": hot, "quantity": 1}], "shippingAddress": address()});
+    let body = json!({"items": [{"productId": hot, "quantity": 1}], "shippingAddress": shipping_address()});
 
-    let answers = futures::future::join_all((0..60).map(|_| order(&app, &buyer, &body))).await;
+    let answers = futures::future::join_all((0..60).map(|_| app.place_order(&buyer, &body))).await;
 
     let created = answers.iter().filter(|a| a.status == 201).count();
     let refused = answers.iter().filter(|a| a.status == 409).count();
@@ -189,12 +171,7 @@ async fn sixty_concurrent_single_unit_orders_against_stock_twenty_make_exactly_t
         answers.iter().map(|a| a.status).collect::<Vec<_>>()
     );
     assert_eq!(app.stock_of(&hot).await, 0);
-    let orders = app
-        .send(app.authed(
-            app.client.get(app.url("/api/orders?limit=100")),
-            &buyer.token,
-        ))
-        .await;
+    let orders = app.get_as("/api/orders?limit=100", &buyer.token).await;
     assert_eq!(orders.body["meta"]["pagination"]["total"], 20);
 }
 
@@ -206,12 +183,12 @@ async fn sixty_orders_spread_over_two_replicas_sharing_storage_sell_exactly_the_
     let replica = app.replica().await;
     let (admin, buyer) = setup(&app).await;
     let hot = product(&app, &admin, "Hot", 5.0, 20).await;
-    let body = json!({"items": [{"productId": hot, "quantity": 1}], "shippingAddress": address()});
+    let body = json!({"items": [{"productId": hot, "quantity": 1}], "shippingAddress": shipping_address()});
 
     // Act: every other order goes to the other replica.
     let answers = futures::future::join_all((0..60).map(|index| {
         let target = if index % 2 == 0 { &app } else { &replica };
-        order(target, &buyer, &body)
+        target.place_order(&buyer, &body)
     }))
     .await;
 
@@ -229,12 +206,7 @@ async fn sixty_orders_spread_over_two_replicas_sharing_storage_sell_exactly_the_
     );
     assert_eq!(app.stock_of(&hot).await, 0);
     assert_eq!(replica.stock_of(&hot).await, 0);
-    let orders = replica
-        .send(replica.authed(
-            replica.client.get(replica.url("/api/orders?limit=100")),
-            &buyer.token,
-        ))
-        .await;
+    let orders = replica.get_as("/api/orders?limit=100", &buyer.token).await;
     assert_eq!(orders.body["meta"]["pagination"]["total"], 20);
 }
 
@@ -244,40 +216,27 @@ async fn a_user_sees_only_their_orders_newest_first_and_admins_see_any() {
     let (admin, buyer) = setup(&app).await;
     let other = app.register("other@example.com").await;
     let pen = product(&app, &admin, "Pen", 1.0, 10).await;
-    let body = json!({"items": [{"productId": pen, "quantity": 1}], "shippingAddress": address()});
-    let first = order(&app, &buyer, &body).await.body["data"]["id"]
+    let body = json!({"items": [{"productId": pen, "quantity": 1}], "shippingAddress": shipping_address()});
+    let first = app.place_order(&buyer, &body).await.body["data"]["id"]
         .as_str()
         .expect("id")
         .to_string();
-    let second = order(&app, &buyer, &body).await.body["data"]["id"]
+    let second = app.place_order(&buyer, &body).await.body["data"]["id"]
         .as_str()
         .expect("id")
         .to_string();
 
-    let mine = app
-        .send(app.authed(app.client.get(app.url("/api/orders")), &buyer.token))
-        .await;
+    let mine = app.get_as("/api/orders", &buyer.token).await;
     let theirs = app
-        .send(app.authed(
-            app.client.get(app.url(&format!("/api/orders/{first}"))),
-            &other.token,
-        ))
+        .get_as(&format!("/api/orders/{first}"), &other.token)
         .await;
     let own = app
-        .send(app.authed(
-            app.client.get(app.url(&format!("/api/orders/{first}"))),
-            &buyer.token,
-        ))
+        .get_as(&format!("/api/orders/{first}"), &buyer.token)
         .await;
     let as_admin = app
-        .send(app.authed(
-            app.client.get(app.url(&format!("/api/orders/{first}"))),
-            &admin.token,
-        ))
+        .get_as(&format!("/api/orders/{first}"), &admin.token)
         .await;
-    let others_list = app
-        .send(app.authed(app.client.get(app.url("/api/orders")), &other.token))
-        .await;
+    let others_list = app.get_as("/api/orders", &other.token).await;
 
     let ids: Vec<&str> = mine.body["data"]
         .as_array()
@@ -317,10 +276,7 @@ async fn an_unreachable_product_service_gives_a_clean_502_and_no_order() {
     let (admin, buyer) = setup(&app).await;
     let pen = product(&app, &admin, "Pen", 1.0, 10).await;
 
-    let answer = order(
-        &app,
-        &buyer,
-        &json!({"items": [{"productId": pen, "quantity": 1}], "shippingAddress": address()}),
+    let answer = app.place_order(&buyer, &json!({"items": [{"productId": pen, "quantity": 1}], "shippingAddress": shipping_address()}),
     )
     .await;
 
@@ -336,9 +292,7 @@ async fn an_unreachable_product_service_gives_a_clean_502_and_no_order() {
         answer.text
     );
     assert_eq!(app.stock_of(&pen).await, 10);
-    let orders = app
-        .send(app.authed(app.client.get(app.url("/api/orders")), &buyer.token))
-        .await;
+    let orders = app.get_as("/api/orders", &buyer.token).await;
     assert_eq!(orders.body["data"], json!([]));
 }
 
@@ -347,13 +301,7 @@ async fn all_orders(app: &TestApp, user: &Registered) -> Vec<(String, i64)> {
     let mut orders = Vec::new();
     for page in 1.. {
         let answer = app
-            .send(
-                app.authed(
-                    app.client
-                        .get(app.url(&format!("/api/orders?limit=100&page={page}"))),
-                    &user.token,
-                ),
-            )
+            .get_as(&format!("/api/orders?limit=100&page={page}"), &user.token)
             .await;
         assert_eq!(answer.status, 200, "{}", answer.text);
         let data = answer.body["data"].as_array().cloned().unwrap_or_default();
@@ -392,7 +340,7 @@ async fn a_host_killed_under_order_load_loses_no_order_and_keeps_no_stock_it_did
                 .expect("client");
             let url = app.url("/api/orders");
             let body = json!({"items": [{"productId": stocked, "quantity": 1 + worker % 3}],
-                "shippingAddress": address()});
+                "shippingAddress": shipping_address()});
             let (token, acknowledged) = (buyer.token.clone(), acknowledged.clone());
             tokio::spawn(async move {
                 loop {
@@ -457,7 +405,7 @@ async fn an_idempotency_key_claim_left_by_a_dead_request_is_taken_over() {
     let app = spawn_app().await;
     let (admin, buyer) = setup(&app).await;
     let pen = product(&app, &admin, "Pen", 1.0, 10).await;
-    let body = json!({"items": [{"productId": pen, "quantity": 1}], "shippingAddress": address()});
+    let body = json!({"items": [{"productId": pen, "quantity": 1}], "shippingAddress": shipping_address()});
     let with_key = |key: &'static str| {
         app.send(
             app.authed(app.client.post(app.url("/api/orders")), &buyer.token)
@@ -501,12 +449,12 @@ async fn an_order_with_tens_of_thousands_of_entries_is_refused_by_its_count() {
         .map(|index| json!({"productId": format!("prd_{index}"), "quantity": 1}))
         .collect();
 
-    let answer = order(
-        &app,
-        &buyer,
-        &json!({"items": items, "shippingAddress": address()}),
-    )
-    .await;
+    let answer = app
+        .place_order(
+            &buyer,
+            &json!({"items": items, "shippingAddress": shipping_address()}),
+        )
+        .await;
 
     assert_eq!(answer.status, 400, "{}", answer.text);
     assert_eq!(

@@ -49,12 +49,7 @@ async fn creating_products_needs_an_admin_token() {
     let (_, user) = admin_and_user(&app).await;
 
     let anonymous = app.post_json("/api/products", &mug()).await;
-    let as_user = app
-        .send(
-            app.authed(app.client.post(app.url("/api/products")), &user.token)
-                .json(&mug()),
-        )
-        .await;
+    let as_user = app.post_json_as("/api/products", &mug(), &user.token).await;
 
     assert_eq!(anonymous.status, 401);
     assert_eq!(as_user.status, 403);
@@ -88,12 +83,7 @@ async fn invalid_products_are_400_naming_the_field() {
     ];
 
     for (body, field) in cases {
-        let answer = app
-            .send(
-                app.authed(app.client.post(app.url("/api/products")), &admin.token)
-                    .json(&body),
-            )
-            .await;
+        let answer = app.post_json_as("/api/products", &body, &admin.token).await;
         assert_eq!(answer.status, 400, "{body}: {}", answer.text);
         assert!(
             answer.body["error"]["details"]["invalidFields"][field].is_string(),
@@ -102,10 +92,7 @@ async fn invalid_products_are_400_naming_the_field() {
         );
     }
     let missing = app
-        .send(
-            app.authed(app.client.post(app.url("/api/products")), &admin.token)
-                .json(&json!({"name": "A"})),
-        )
+        .post_json_as("/api/products", &json!({"name": "A"}), &admin.token)
         .await;
     assert_eq!(
         missing.body["error"]["details"]["missingFields"],
@@ -229,36 +216,41 @@ async fn stock_changes_report_before_and_after_and_never_go_below_zero() {
     let (admin, user) = admin_and_user(&app).await;
     let product = app.create_product(&admin, &mug()).await;
     let id = product["id"].as_str().expect("id");
-    let stock_url = app.url(&format!("/api/products/{id}/stock"));
+    let stock_url = format!("/api/products/{id}/stock");
 
     let up = app
-        .send(
-            app.authed(app.client.patch(&stock_url), &admin.token)
-                .json(&json!({"quantity": 5, "operation": "increase"})),
+        .patch_json_as(
+            &stock_url,
+            &json!({"quantity": 5, "operation": "increase"}),
+            &admin.token,
         )
         .await;
     let down = app
-        .send(
-            app.authed(app.client.patch(&stock_url), &admin.token)
-                .json(&json!({"quantity": 15, "operation": "decrease"})),
+        .patch_json_as(
+            &stock_url,
+            &json!({"quantity": 15, "operation": "decrease"}),
+            &admin.token,
         )
         .await;
     let too_far = app
-        .send(
-            app.authed(app.client.patch(&stock_url), &admin.token)
-                .json(&json!({"quantity": 1, "operation": "decrease"})),
+        .patch_json_as(
+            &stock_url,
+            &json!({"quantity": 1, "operation": "decrease"}),
+            &admin.token,
         )
         .await;
     let as_user = app
-        .send(
-            app.authed(app.client.patch(&stock_url), &user.token)
-                .json(&json!({"quantity": 1, "operation": "increase"})),
+        .patch_json_as(
+            &stock_url,
+            &json!({"quantity": 1, "operation": "increase"}),
+            &user.token,
         )
         .await;
     let bad = app
-        .send(
-            app.authed(app.client.patch(&stock_url), &admin.token)
-                .json(&json!({"quantity": 0, "operation": "sideways"})),
+        .patch_json_as(
+            &stock_url,
+            &json!({"quantity": 0, "operation": "sideways"}),
+            &admin.token,
         )
         .await;
 
@@ -286,14 +278,10 @@ async fn fifty_concurrent_decrements_on_stock_twenty_leave_exactly_zero() {
         )
         .await;
     let id = product["id"].as_str().expect("id").to_string();
-    let url = app.url(&format!("/api/products/{id}/stock"));
+    let stock_url = format!("/api/products/{id}/stock");
+    let decrement = json!({"quantity": 1, "operation": "decrease"});
 
-    let requests = (0..50).map(|_| {
-        app.send(
-            app.authed(app.client.patch(&url), &admin.token)
-                .json(&json!({"quantity": 1, "operation": "decrease"})),
-        )
-    });
+    let requests = (0..50).map(|_| app.patch_json_as(&stock_url, &decrement, &admin.token));
     let answers = futures::future::join_all(requests).await;
 
     let successes = answers.iter().filter(|a| a.status == 200).count();

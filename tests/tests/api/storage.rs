@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use serde_json::json;
 use store::Migration;
-use storefront_tests::{AppOptions, Storage, TEST_JWT_SECRET, spawn_app_with, try_spawn};
+use storefront_tests::{
+    AppOptions, Storage, TEST_JWT_SECRET, shipping_address, spawn_app_with, try_spawn,
+};
 
 /// The services' SQLite labels and their migrations.
 fn services() -> [(&'static str, &'static [Migration]); 4] {
@@ -54,10 +56,10 @@ async fn every_service_names_its_tables_after_its_label_so_all_can_share_one_dat
         )
         .await;
     let order = app
-        .send(
-            app.authed(app.client.post(app.url("/api/orders")), &buyer.token)
-                .json(&json!({"items": [{"productId": product["id"], "quantity": 1}],
-                    "shippingAddress": {"street": "1 Main St", "city": "Springfield", "postalCode": "12345", "country": "US"}})),
+        .place_order(
+            &buyer,
+            &json!({"items": [{"productId": product["id"], "quantity": 1}],
+                "shippingAddress": shipping_address()}),
         )
         .await;
     assert_eq!(order.status, 201, "{}", order.text);
@@ -178,9 +180,7 @@ async fn databases_from_before_table_prefixes_are_upgraded_in_place_keeping_thei
         .expect("token");
     let mut welcomed = false;
     for _ in 0..100 {
-        let notifications = app
-            .send(app.authed(app.client.get(app.url("/api/notifications")), &token))
-            .await;
+        let notifications = app.get_as("/api/notifications", &token).await;
         if notifications.body["data"][0]["type"] == "welcome" {
             welcomed = true;
             break;

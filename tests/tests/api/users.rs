@@ -198,13 +198,9 @@ async fn me_needs_a_valid_token_and_returns_the_profile() {
     let app = spawn_app().await;
     let user = app.register("me@example.com").await;
 
-    let me = app
-        .send(app.authed(app.client.get(app.url("/api/users/me")), &user.token))
-        .await;
+    let me = app.get_as("/api/users/me", &user.token).await;
     let anonymous = app.get("/api/users/me").await;
-    let forged = app
-        .send(app.authed(app.client.get(app.url("/api/users/me")), "a.b.c"))
-        .await;
+    let forged = app.get_as("/api/users/me", "a.b.c").await;
 
     assert_eq!(me.status, 200, "{}", me.text);
     assert_eq!(me.body["data"]["id"], user.id.as_str());
@@ -222,25 +218,11 @@ async fn listing_users_is_for_admins_newest_first_and_paginated() {
     let user = app.register("plain@example.com").await;
     app.register("third@example.com").await;
 
-    let as_admin = app
-        .send(app.authed(
-            app.client.get(app.url("/api/users?page=1&limit=2")),
-            &admin.token,
-        ))
-        .await;
-    let page_two = app
-        .send(app.authed(
-            app.client.get(app.url("/api/users?page=2&limit=2")),
-            &admin.token,
-        ))
-        .await;
-    let as_user = app
-        .send(app.authed(app.client.get(app.url("/api/users")), &user.token))
-        .await;
+    let as_admin = app.get_as("/api/users?page=1&limit=2", &admin.token).await;
+    let page_two = app.get_as("/api/users?page=2&limit=2", &admin.token).await;
+    let as_user = app.get_as("/api/users", &user.token).await;
     let anonymous = app.get("/api/users").await;
-    let bad_limit = app
-        .send(app.authed(app.client.get(app.url("/api/users?limit=0")), &admin.token))
-        .await;
+    let bad_limit = app.get_as("/api/users?limit=0", &admin.token).await;
 
     assert_eq!(as_admin.status, 200, "{}", as_admin.text);
     let emails: Vec<&str> = as_admin.body["data"]
@@ -275,9 +257,7 @@ async fn admin_role_comes_from_admin_emails_not_from_the_client() {
         .post_json("/api/users/register", &json!({"email": "sneaky@example.com", "password": "correct-horse", "name": "S", "role": "admin"}))
         .await;
     let admin = app.register("admin@example.com").await;
-    let me = app
-        .send(app.authed(app.client.get(app.url("/api/users/me")), &admin.token))
-        .await;
+    let me = app.get_as("/api/users/me", &admin.token).await;
 
     assert_eq!(sneaky.body["data"]["user"]["role"], "user");
     assert_eq!(me.body["data"]["role"], "admin");
@@ -323,9 +303,10 @@ async fn removing_an_address_from_admin_emails_demotes_at_the_next_login_and_ref
         .await;
     let token = login.body["data"]["token"].as_str().unwrap_or_default();
     let create = app
-        .send(
-            app.authed(app.client.post(app.url("/api/products")), token)
-                .json(&json!({"name": "Pen", "price": 1, "category": "c"})),
+        .post_json_as(
+            "/api/products",
+            &json!({"name": "Pen", "price": 1, "category": "c"}),
+            token,
         )
         .await;
 
