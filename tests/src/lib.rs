@@ -452,20 +452,54 @@ impl TestApp {
         &self.options.storage
     }
 
+    /// Runs `work` on this app's storage from outside the app, as an operator's tool would.
+    ///
+    /// It runs on the blocking pool, never on this test's runtime thread: the in-process
+    /// runner serves on that thread, so a lock wait there would stall the very request that
+    /// holds the lock (a transaction cannot reach its `COMMIT` while the thread that would run
+    /// it waits for that commit).
+    async fn with_storage_outside<T: Send + 'static>(
+        &self,
+        what: &'static str,
+        work: impl FnOnce(&Storage, &Path) -> anyhow::Result<T> + Send + 'static,
+    ) -> T {
+        let storage = self.options.storage.clone();
+        let state = self.state.clone();
+        tokio::task::spawn_blocking(move || work(&storage, state.path()))
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e}"))
+            .unwrap_or_else(|e| panic!("{what}: {e:#}"))
+    }
+
     /// Every key in the app's key-value store.
-    pub fn key_value_keys(&self) -> Vec<String> {
-        self.options
-            .storage
-            .key_value_keys(self.state.path())
-            .unwrap_or_else(|e| panic!("key-value keys: {e:#}"))
+    pub async fn key_value_keys(&self) -> Vec<String> {
+        self.with_storage_outside("key-value keys", |storage, state| {
+            storage.key_value_keys(state)
+        })
+        .await
     }
 
     /// Writes a key into the app's key-value store from outside.
-    pub fn key_value_set(&self, key: &str, value: &str) {
-        self.options
-            .storage
-            .key_value_set(self.state.path(), key, value)
-            .unwrap_or_else(|e| panic!("key-value set: {e:#}"))
+    pub async fn key_value_set(&self, key: &str, value: &str) {
+        let (key, value) = (key.to_string(), value.to_string());
+        self.with_storage_outside("key-value set", move |storage, state| {
+            storage.key_value_set(state, &key, &value)
+        })
+        .await
+    }
+
+    /// Runs one SQL statement on the database behind `label` from outside the app (waiting
+    /// for the app's writers like any other connection) and returns the rows it changed.
+    pub async fn execute_sql(
+        &self,
+        label: &'static str,
+        statement: &'static str,
+        parameters: Vec<rusqlite::types::Value>,
+    ) -> usize {
+        self.with_storage_outside("sql", move |storage, state| {
+            storage.execute_sql(state, label, statement, parameters)
+        })
+        .await
     }
 
     /// The SQLite file behind `label` for this app.

@@ -114,7 +114,7 @@ impl Storage {
                 Ok(reply.lines().map(str::to_string).collect())
             }
             None => {
-                let connection = rusqlite::Connection::open(state.join("sqlite_key_value.db"))?;
+                let connection = open_outside(&state.join("sqlite_key_value.db"))?;
                 let mut statement = connection.prepare(
                     "SELECT key FROM spin_key_value WHERE store = 'default' ORDER BY key",
                 )?;
@@ -131,8 +131,7 @@ impl Storage {
         match self.redis_url(state)? {
             Some(url) => redis_command(&url, &["SET", key, value]).map(drop),
             None => {
-                let connection = rusqlite::Connection::open(state.join("sqlite_key_value.db"))?;
-                connection.busy_timeout(std::time::Duration::from_secs(5))?;
+                let connection = open_outside(&state.join("sqlite_key_value.db"))?;
                 connection.execute(
                     "INSERT OR REPLACE INTO spin_key_value (store, key, value) VALUES ('default', ?1, ?2)",
                     (key, value.as_bytes()),
@@ -140,6 +139,19 @@ impl Storage {
                 Ok(())
             }
         }
+    }
+
+    /// Runs `statement` on the database behind `label`, waiting for the app's writers as
+    /// long as a host would, and returns the rows it changed.
+    pub fn execute_sql(
+        &self,
+        state: &Path,
+        label: &str,
+        statement: &str,
+        parameters: Vec<rusqlite::types::Value>,
+    ) -> Result<usize> {
+        let connection = open_outside(&self.database_path(state, label))?;
+        Ok(connection.execute(statement, rusqlite::params_from_iter(parameters))?)
     }
 
     /// The Redis URL (with its database) this app's runtime config uses, if any.
@@ -156,6 +168,14 @@ impl Storage {
             .and_then(toml::Value::as_str)
             .map(str::to_string))
     }
+}
+
+/// A connection to one of the app's SQLite files that waits for a lock as long as the
+/// runner does.
+fn open_outside(file: &Path) -> Result<rusqlite::Connection> {
+    let connection = rusqlite::Connection::open(file)?;
+    connection.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(connection)
 }
 
 /// Runs one command on the Redis database of `url` (`redis://host:port/db`) and returns the

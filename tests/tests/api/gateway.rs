@@ -219,9 +219,10 @@ async fn rate_limit_counters_of_past_windows_are_deleted() {
     // of the previous release), as key-value keeps them forever unless deleted.
     let app = spawn_app_with(AppOptions::default().variable("rate_limit_per_minute", "100")).await;
     assert_eq!(app.get("/api/products").await.status, 200);
-    app.key_value_set("ratelimit:1:addr:203.0.113.9", "7");
-    app.key_value_set("ratelimit:addr:198.51.100.7", "1 3");
-    app.key_value_set("ratelimit:swept", "1");
+    app.key_value_set("ratelimit:1:addr:203.0.113.9", "7").await;
+    app.key_value_set("ratelimit:addr:198.51.100.7", "1 3")
+        .await;
+    app.key_value_set("ratelimit:swept", "1").await;
 
     // Act: the next request finds the sweep of this window not done yet.
     let answer = app.get("/api/products").await;
@@ -233,13 +234,13 @@ async fn rate_limit_counters_of_past_windows_are_deleted() {
         keys.iter()
             .any(|key| key.contains("203.0.113.9") || key.contains("198.51.100.7"))
     };
-    let mut keys = app.key_value_keys();
+    let mut keys = app.key_value_keys().await;
     for _ in 0..100 {
         if !stale(&keys) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        keys = app.key_value_keys();
+        keys = app.key_value_keys().await;
     }
     assert!(!stale(&keys), "{keys:?}");
     assert!(

@@ -415,18 +415,16 @@ async fn an_idempotency_key_claim_left_by_a_dead_request_is_taken_over() {
     };
     assert_eq!(with_key("fresh-claim").await.status, 201);
     assert_eq!(with_key("stale-claim").await.status, 201);
-    let database = rusqlite::Connection::open(app.database_path("orders")).expect("open");
-    let abandon = |key: &str, claimed_until: i64| {
-        database
-            .execute(
-                "UPDATE orders_idempotency_keys SET status = 'in_progress', response_status = NULL,
-                 response_data = NULL, claimed_until = ?1 WHERE key = ?2",
-                (claimed_until, key),
-            )
-            .expect("update")
+    let abandon = |key: &'static str, claimed_until: i64| {
+        app.execute_sql(
+            "orders",
+            "UPDATE orders_idempotency_keys SET status = 'in_progress', response_status = NULL,
+             response_data = NULL, claimed_until = ?1 WHERE key = ?2",
+            vec![claimed_until.into(), key.to_string().into()],
+        )
     };
-    abandon("stale-claim", 0);
-    abandon("fresh-claim", i64::MAX);
+    assert_eq!(abandon("stale-claim", 0).await, 1);
+    assert_eq!(abandon("fresh-claim", i64::MAX).await, 1);
 
     // Act
     let stale = with_key("stale-claim").await;
