@@ -1,14 +1,8 @@
 //! User-service domain types: parsed once at the edge, valid everywhere after.
 
+use auth::email_key;
 use response_handler::clean_text;
 use serde::Serialize;
-use unicode_normalization::UnicodeNormalization;
-
-/// The key two emails are compared by: compatibility-normalised (NFKC) and lower-cased, so
-/// `ADMIN@EXAMPLE.COM` and `admin@example.com` are one address.
-pub fn email_key(text: &str) -> String {
-    text.trim().to_lowercase().nfkc().collect()
-}
 
 /// An email address in the grammar `openapi.yaml` states as a pattern (the HTML form grammar,
 /// with at least one dot in the domain): ASCII only, so no look-alike or invisible character
@@ -118,15 +112,6 @@ impl Name {
     }
 }
 
-/// Whether `email` is listed in the `admin_emails` variable (comma-separated, compared by
-/// [`email_key`]).
-pub fn is_admin_email(email: &Email, admin_emails: &str) -> bool {
-    admin_emails
-        .split(',')
-        .map(email_key)
-        .any(|entry| !entry.is_empty() && entry == email.normalized())
-}
-
 /// A user as clients see it: never the password hash.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -219,20 +204,5 @@ mod tests {
             assert!(Name::parse(raw).is_err(), "{raw:?} should be refused");
         }
         assert!(Name::parse("José Ñúñez").is_ok());
-    }
-
-    #[test]
-    fn email_keys_fold_case_and_compatibility_forms() {
-        assert_eq!(email_key(" Ann@Example.COM "), "ann@example.com");
-        assert_eq!(email_key("\u{212A}ate@x.io"), email_key("kate@x.io"));
-        assert_eq!(email_key("ｂob@x.io"), "bob@x.io");
-    }
-
-    #[test]
-    fn admin_emails_match_case_insensitively_and_ignore_blanks() {
-        let email = Email::parse("Root@Example.com").expect("valid");
-        assert!(is_admin_email(&email, "ops@example.com, ROOT@example.com"));
-        assert!(!is_admin_email(&email, ""));
-        assert!(!is_admin_email(&email, " , other@example.com"));
     }
 }

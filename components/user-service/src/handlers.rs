@@ -7,7 +7,7 @@ use response_handler::{
 };
 use serde_json::json;
 
-use crate::domain::{Email, Name, Password, User, is_admin_email};
+use crate::domain::{Email, Name, Password, User};
 use crate::schema;
 use crate::storage;
 
@@ -27,7 +27,7 @@ fn role_of(user: &User) -> Role {
 /// The role `admin_emails` gives this address now.
 fn role_for(email: &Email) -> Role {
     let admin_emails = spin_sdk::variables::get("admin_emails").unwrap_or_default();
-    if is_admin_email(email, &admin_emails) {
+    if auth::listed_as_admin(email.normalized(), &admin_emails) {
         Role::Admin
     } else {
         Role::User

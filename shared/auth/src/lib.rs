@@ -10,12 +10,18 @@
 //! the calling service (`iss`) and the one called (`aud`), signed with a separate secret
 //! (`service_token_secret`), so a service's private endpoints answer only its peers even when
 //! it is deployed on its own, and a user's token never opens them.
+//!
+//! Who is an admin is the deployment's `admin_emails` list. A token records the role it was
+//! issued with, but [`Identity::with_role_still_granted`] drops an admin role the list no
+//! longer grants, so removing an address takes effect at the next request, not when the
+//! token expires.
 
 use std::collections::HashSet;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use jwt_simple::prelude::*;
+use unicode_normalization::UnicodeNormalization;
 
 /// The `iss` claim of every token this system issues.
 pub const ISSUER: &str = "storefront-user-service";
@@ -23,6 +29,22 @@ pub const ISSUER: &str = "storefront-user-service";
 pub const TOKEN_LIFETIME_HOURS: u64 = 24;
 /// Shortest accepted `jwt_secret`, in bytes (HS256 wants at least its 32-byte output size).
 pub const MIN_SECRET_BYTES: usize = 32;
+
+/// The key two emails are compared by: compatibility-normalised (NFKC) and lower-cased, so
+/// `ADMIN@EXAMPLE.COM` and `admin@example.com` are one address.
+pub fn email_key(text: &str) -> String {
+    text.trim().to_lowercase().nfkc().collect()
+}
+
+/// Whether `email` is one of the comma-separated `admin_emails` (compared by [`email_key`]).
+pub fn listed_as_admin(email: &str, admin_emails: &str) -> bool {
+    let key = email_key(email);
+    !key.is_empty()
+        && admin_emails
+            .split(',')
+            .map(email_key)
+            .any(|entry| entry == key)
+}
 
 /// What a caller may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +85,21 @@ pub struct Identity {
 impl Identity {
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
+    }
+
+    /// This identity, demoted to `user` if it claims `admin` but `admin_emails` (the current
+    /// list) no longer includes its email. A role is never raised here: a newly listed
+    /// address becomes admin with its next token (login or refresh).
+    #[must_use]
+    pub fn with_role_still_granted(self, admin_emails: &str) -> Self {
+        if self.is_admin() && !listed_as_admin(&self.email, admin_emails) {
+            Self {
+                role: Role::User,
+                ..self
+            }
+        } else {
+            self
+        }
     }
 
     /// Whether the caller may act on a resource owned by `owner_id`.

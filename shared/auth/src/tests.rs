@@ -164,6 +164,54 @@ fn roles_and_ownership() {
 }
 
 #[test]
+fn email_keys_fold_case_and_compatibility_forms() {
+    assert_eq!(email_key(" Ann@Example.COM "), "ann@example.com");
+    assert_eq!(email_key("\u{212A}ate@x.io"), email_key("kate@x.io"));
+    assert_eq!(email_key("ｂob@x.io"), "bob@x.io");
+}
+
+#[test]
+fn admin_emails_match_by_key_and_ignore_blanks() {
+    assert!(listed_as_admin(
+        "Root@Example.com",
+        "ops@example.com, ROOT@example.com"
+    ));
+    assert!(!listed_as_admin("root@example.com", ""));
+    assert!(!listed_as_admin("root@example.com", " , other@example.com"));
+    assert!(!listed_as_admin("", " , other@example.com"));
+}
+
+#[test]
+fn an_admin_token_keeps_its_role_only_while_admin_emails_lists_the_address() {
+    let token = keys()
+        .issue("u9", "Root@b.co", "Root", Role::Admin)
+        .expect("issued");
+    let admin = keys().verify(&token).expect("valid");
+
+    let still = admin.clone().with_role_still_granted("ops@b.co, root@b.co");
+    let dropped = admin.with_role_still_granted("ops@b.co");
+
+    assert!(still.is_admin());
+    assert_eq!(dropped.role, Role::User);
+    assert!(!dropped.owns_or_admin("u1"));
+    assert!(dropped.owns_or_admin("u9"));
+}
+
+#[test]
+fn a_user_token_is_never_raised_to_admin_by_the_list() {
+    let token = keys()
+        .issue("u1", "ann@b.co", "Ann", Role::User)
+        .expect("issued");
+
+    let user = keys()
+        .verify(&token)
+        .expect("valid")
+        .with_role_still_granted("ann@b.co");
+
+    assert_eq!(user.role, Role::User);
+}
+
+#[test]
 fn password_hash_round_trip_uses_argon2id_phc() {
     let hash = hash_password("correct horse battery").expect("hashed");
     assert!(hash.starts_with("$argon2id$"), "{hash}");

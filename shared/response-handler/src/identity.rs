@@ -42,10 +42,13 @@ impl RequestContext {
         Ok(caller)
     }
 
-    /// The verified caller, or 401.
+    /// The verified caller, or 401. An admin role counts only while `admin_emails` still
+    /// lists the caller (see [`Identity::with_role_still_granted`]).
     pub fn identity(&self) -> Result<Identity, ApiError> {
         let keys = token_keys()?;
+        let admin_emails = variable("admin_emails").unwrap_or_default();
         keys.verify_header(self.header("authorization"))
+            .map(|identity| identity.with_role_still_granted(&admin_emails))
             .map_err(|error| {
                 let message = match error {
                     auth::TokenError::Missing => "Authentication token required",

@@ -1,7 +1,7 @@
 //! The user rows of the contract, through the gateway.
 
 use serde_json::json;
-use storefront_tests::{AppOptions, spawn_app};
+use storefront_tests::{AppOptions, shipping_address, spawn_app};
 
 #[tokio::test]
 async fn register_returns_the_user_and_a_token_without_the_password() {
@@ -316,6 +316,58 @@ async fn removing_an_address_from_admin_emails_demotes_at_the_next_login_and_ref
     assert_eq!(login.status, 200, "{}", login.text);
     assert_eq!(login.body["data"]["user"]["role"], "user");
     assert_eq!(create.status, 403, "{}", create.text);
+}
+
+#[tokio::test]
+async fn a_token_issued_before_its_address_left_admin_emails_loses_admin_rights_at_once() {
+    // Arrange: an admin's token and another user's order, then the deployment drops the
+    // admin's address from admin_emails. The token itself is still valid for hours.
+    let app = spawn_app().await;
+    let admin = app.register("admin@example.com").await;
+    let buyer = app.register("buyer@example.com").await;
+    let pen = app
+        .create_product(
+            &admin,
+            &json!({"name": "Pen", "price": 1, "category": "c", "stock": 5}),
+        )
+        .await;
+    let order = app
+        .place_order(
+            &buyer,
+            &json!({"items": [{"productId": pen["id"], "quantity": 1}], "shippingAddress": shipping_address()}),
+        )
+        .await;
+    assert_eq!(order.status, 201, "{}", order.text);
+    let app = app
+        .restart_with(AppOptions::default().variable("admin_emails", "boss@example.com"))
+        .await;
+
+    // Act: the old token on what only admins may do, in the gateway and in two services.
+    let create = app
+        .post_json_as(
+            "/api/products",
+            &json!({"name": "Pen", "price": 1, "category": "c"}),
+            &admin.token,
+        )
+        .await;
+    let users = app.get_as("/api/users", &admin.token).await;
+    let others_order = app
+        .get_as(
+            &format!(
+                "/api/orders/{}",
+                order.body["data"]["id"].as_str().unwrap_or_default()
+            ),
+            &admin.token,
+        )
+        .await;
+    let own_profile = app.get_as("/api/users/me", &admin.token).await;
+
+    // Assert
+    assert_eq!(create.status, 403, "{}", create.text);
+    assert_eq!(users.status, 403, "{}", users.text);
+    assert_eq!(others_order.status, 404, "{}", others_order.text);
+    assert_eq!(own_profile.status, 200, "{}", own_profile.text);
+    assert_eq!(own_profile.body["data"]["role"], "user");
 }
 
 #[tokio::test]
