@@ -502,6 +502,15 @@ impl TestApp {
         .await
     }
 
+    /// The single number that `query` (a `SELECT`) reads from the database behind `label`,
+    /// from outside the app.
+    pub async fn query_i64(&self, label: &'static str, query: &'static str) -> i64 {
+        self.with_storage_outside("sql query", move |storage, state| {
+            storage.query_i64(state, label, query)
+        })
+        .await
+    }
+
     /// The SQLite file behind `label` for this app.
     pub fn database_path(&self, label: &str) -> PathBuf {
         self.options.storage.database_path(self.state.path(), label)
@@ -597,6 +606,22 @@ impl TestApp {
     }
 }
 
+/// What [`TestApp::open_shop`] sets up.
+#[derive(Debug, Clone)]
+pub struct Shop {
+    pub admin: Registered,
+    pub buyer: Registered,
+    /// The id of the product "Pen".
+    pub pen: String,
+}
+
+impl Shop {
+    /// An order body for `quantity` pens.
+    pub fn order_of_pens(&self, quantity: i64) -> Value {
+        serde_json::json!({"items": [{"productId": self.pen, "quantity": quantity}], "shippingAddress": shipping_address()})
+    }
+}
+
 /// A registered user and their token.
 #[derive(Debug, Clone)]
 pub struct Registered {
@@ -640,6 +665,24 @@ impl TestApp {
         let answer = self.post_json_as("/api/products", body, &admin.token).await;
         assert_eq!(answer.status, 201, "create product: {}", answer.text);
         answer.body["data"].clone()
+    }
+
+    /// The start of most order stories: an admin (`admin@example.com`), a buyer
+    /// (`buyer@example.com`) and a product "Pen" at 1.00 with `stock` units.
+    pub async fn open_shop(&self, stock: i64) -> Shop {
+        let admin = self.register("admin@example.com").await;
+        let buyer = self.register("buyer@example.com").await;
+        let pen = self
+            .create_product(
+                &admin,
+                &serde_json::json!({"name": "Pen", "price": 1, "category": "c", "stock": stock}),
+            )
+            .await;
+        Shop {
+            pen: pen["id"].as_str().unwrap_or_default().to_string(),
+            admin,
+            buyer,
+        }
     }
 
     /// Places an order as `buyer`.

@@ -154,6 +154,12 @@ impl Storage {
         Ok(connection.execute(statement, rusqlite::params_from_iter(parameters))?)
     }
 
+    /// The single number that `query` (a `SELECT`) reads from the database behind `label`.
+    pub fn query_i64(&self, state: &Path, label: &str, query: &str) -> Result<i64> {
+        let connection = open_outside(&self.database_path(state, label))?;
+        Ok(connection.query_row(query, [], |row| row.get(0))?)
+    }
+
     /// The Redis URL (with its database) this app's runtime config uses, if any.
     fn redis_url(&self, state: &Path) -> Result<Option<String>> {
         if self.redis.is_none() {

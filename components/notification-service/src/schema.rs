@@ -1,6 +1,6 @@
 //! The database of this service (Spin SQLite label `notifications`) and its migrations.
 
-use store::{Database, Migration, Schema};
+use store::{Database, Expiry, Migration, Schema};
 
 use crate::error::Error;
 
@@ -42,7 +42,22 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "processed events named after the service",
         statements: &["ALTER TABLE processed_events RENAME TO notifications_processed_events"],
     },
+    Migration {
+        version: 4,
+        description: "processed events indexed for pruning",
+        statements: &["CREATE INDEX notifications_processed_events_received
+             ON notifications_processed_events (received_at)"],
+    },
 ];
+
+/// The ids of processed events, kept to take each event once. Producers resend an event only
+/// until it is delivered or dead-lettered (minutes with the default settings), so after the
+/// retention period no copy can still arrive.
+pub const PROCESSED_EVENTS: Expiry = Expiry {
+    table: "notifications_processed_events",
+    finished: "received_at IS NOT NULL",
+    since: "received_at",
+};
 
 /// The database of this service; the migrations' numbering is checked at compile time.
 pub const SCHEMA: Schema = Schema::new(DATABASE, MIGRATIONS);

@@ -200,7 +200,8 @@ async fn place_order(
 }
 
 /// After the response: gives back the stock of order attempts abandoned by a crash or a
-/// timeout (a few per request), then delivers pending events.
+/// timeout (a few per request), delivers pending events, and deletes a batch of closed
+/// attempts past the retention period.
 fn release_abandoned_later(ctx: &Rc<RequestContext>) {
     let ctx_for_work = ctx.clone();
     ctx.after_response(async move {
@@ -226,6 +227,7 @@ fn release_abandoned_later(ctx: &Rc<RequestContext>) {
             ),
         }
         outbox::deliver_pending(&ctx, &db).await;
+        outbox::prune_expired(&ctx, &db, &[schema::CLOSED_INTENTS]);
     });
 }
 

@@ -1,6 +1,6 @@
 //! The database of this service (Spin SQLite label `orders`) and its migrations.
 
-use store::{Database, Migration, Schema};
+use store::{Database, Expiry, Migration, Schema};
 
 use crate::error::Error;
 
@@ -92,7 +92,22 @@ pub const MIGRATIONS: &[Migration] = &[
         statements: &["ALTER TABLE orders_idempotency_keys ADD COLUMN attempt TEXT"],
     },
     outbox::dead_letter_index_migration(11),
+    outbox::delivered_index_migration(12),
+    Migration {
+        version: 13,
+        description: "closed order intents indexed for pruning",
+        statements: &["CREATE INDEX orders_intents_closed
+             ON orders_intents (created_at) WHERE status IN ('placed', 'released')"],
+    },
 ];
+
+/// Order attempts that ended (placed or given back): nothing reads them again, since an
+/// attempt that finds its intent gone is treated as cancelled, as it would be if released.
+pub const CLOSED_INTENTS: Expiry = Expiry {
+    table: "orders_intents",
+    finished: "status IN ('placed', 'released')",
+    since: "created_at",
+};
 
 /// The database of this service; the migrations' numbering is checked at compile time.
 pub const SCHEMA: Schema = Schema::new(DATABASE, MIGRATIONS);

@@ -211,6 +211,7 @@ pub async fn reserve(ctx: Rc<RequestContext>) -> ApiResult {
     let (order_id,) = fields.complete((order_id,))?;
     let db = schema::open()?;
     let (reservation, created) = storage::reserve(&db, order_id, &lines)?;
+    prune_tombstones_later(&ctx, db);
     let reply = if created {
         Reply::created(&reservation, "Stock reserved")
     } else {
@@ -225,5 +226,15 @@ pub async fn release(ctx: Rc<RequestContext>) -> ApiResult {
     let order_id = ctx.param("orderId");
     let db = schema::open()?;
     let released = storage::release(&db, order_id)?;
+    prune_tombstones_later(&ctx, db);
     Ok(Reply::ok(&released, "Reservation released"))
+}
+
+/// After the response: deletes a batch of release tombstones past the retention period.
+/// Reservations and releases both run it, so it keeps pace with orders.
+fn prune_tombstones_later(ctx: &Rc<RequestContext>, db: store::Database) {
+    let ctx_for_work = ctx.clone();
+    ctx.after_response(async move {
+        outbox::prune_expired(&ctx_for_work, &db, &[schema::RELEASED_RESERVATIONS]);
+    });
 }

@@ -1,6 +1,6 @@
 //! The database of this service (Spin SQLite label `products`) and its migrations.
 
-use store::{Database, Migration, Schema};
+use store::{Database, Expiry, Migration, Schema};
 
 use crate::error::Error;
 
@@ -83,7 +83,22 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     outbox::retry_migration(9),
     outbox::dead_letter_index_migration(10),
+    outbox::delivered_index_migration(11),
+    Migration {
+        version: 12,
+        description: "release tombstones indexed for pruning",
+        statements: &["CREATE INDEX products_reservations_released
+             ON products_reservations (released_at) WHERE status = 'released'"],
+    },
 ];
+
+/// Release tombstones: a release keeps its order from reserving later, which can only happen
+/// within the order service's retries (minutes), so they go after the retention period.
+pub const RELEASED_RESERVATIONS: Expiry = Expiry {
+    table: "products_reservations",
+    finished: "status = 'released'",
+    since: "released_at",
+};
 
 /// The database of this service; the migrations' numbering is checked at compile time.
 pub const SCHEMA: Schema = Schema::new(DATABASE, MIGRATIONS);

@@ -30,6 +30,7 @@ pub const MIGRATIONS: &[Migration] = &[
     outbox::namespace_migration(4),
     outbox::retry_migration(5),
     outbox::dead_letter_index_migration(6),
+    outbox::delivered_index_migration(7),
 ];
 
 /// The database of this service; the migrations' numbering is checked at compile time.

@@ -12,6 +12,10 @@
 //! event that keeps failing blocks nobody. After `outbox_max_attempts` failures it is
 //! dead-lettered: kept, logged as an error, counted in the service's `/health`, and not tried
 //! again.
+//!
+//! Delivered events are kept for the retention period (`retention_days`) and then deleted by
+//! the delivery passes ([`prune_expired`], which services also use for their own finished
+//! records). Dead letters are never deleted: they wait for an operator.
 
 use std::time::Duration;
 
@@ -24,7 +28,7 @@ use serde_json::Value;
 use service_client::ServiceClient;
 use spin_sdk::http::Method;
 use spin_sdk::sqlite::Value as Sql;
-use store::{Database, Migration, StoreError};
+use store::{Database, Expiry, Migration, Retention, StoreError};
 
 /// The migration that creates the outbox table, at `version` of a producer's list. It is
 /// named `outbox` here (as it was first released) and moved to `<label>_outbox` by
@@ -64,6 +68,27 @@ pub const fn dead_letter_index_migration(version: i64) -> Migration {
         ],
     }
 }
+
+/// The migration that indexes delivered events by delivery time, so that pruning them
+/// ([`DELIVERED`]) finds the old ones without reading the rest, at `version` of a producer's
+/// list (after [`retry_migration`]).
+pub const fn delivered_index_migration(version: i64) -> Migration {
+    Migration {
+        version,
+        description: "outbox delivered events indexed for pruning",
+        statements: &[
+            "CREATE INDEX {label}_outbox_delivered ON {label}_outbox (delivered_at)
+             WHERE delivered_at IS NOT NULL",
+        ],
+    }
+}
+
+/// Delivered events, deleted once the retention period has passed since their delivery.
+pub const DELIVERED: Expiry = Expiry {
+    table: "{label}_outbox",
+    finished: "delivered_at IS NOT NULL",
+    since: "delivered_at",
+};
 
 /// The migration that adds per-event back-off and dead-lettering, at `version` of a
 /// producer's list (after [`namespace_migration`]).
@@ -312,6 +337,8 @@ pub async fn deliver_pending(ctx: &RequestContext, db: &Database) -> usize {
         DELIVERY_TIMEOUT,
     );
     let policy = RetryPolicy::from_variables();
+    // Whether or not events are due: a pass is also when old delivered ones go.
+    prune_expired(ctx, db, &[DELIVERED]);
     let now = envelope::now_millis();
     let lease_until = now.saturating_add(LEASE.as_millis() as i64);
     let events = match claim(db, now, lease_until, BATCH_SIZE) {
@@ -368,6 +395,29 @@ pub async fn deliver_pending(ctx: &RequestContext, db: &Database) -> usize {
         }
     }
     delivered
+}
+
+/// Deletes a batch of each kind of finished record in `expiries` that is older than the
+/// retention period (`retention_days`), logging what went; failures are logged and left to a
+/// later pass.
+pub fn prune_expired(ctx: &RequestContext, db: &Database, expiries: &[Expiry]) {
+    let Some(cutoff) = Retention::from_variables().cutoff(envelope::now_millis()) else {
+        return;
+    };
+    for expiry in expiries {
+        let table = expiry.table_of(db.label());
+        match db.prune(expiry, &cutoff) {
+            Ok(0) => {}
+            Ok(deleted) => ctx.logger.info(
+                "deleted records past the retention period",
+                serde_json::json!({ "table": table, "deleted": deleted, "before": cutoff }),
+            ),
+            Err(error) => ctx.logger.error(
+                "could not delete records past the retention period",
+                serde_json::json!({ "table": table, "cause": error.to_string() }),
+            ),
+        }
+    }
 }
 
 fn with_field(mut fields: Value, name: &str, value: String) -> Value {

@@ -24,6 +24,74 @@ const MIGRATION_WAIT: Duration = Duration::from_secs(20);
 /// How long the migrating instance tries to switch the file to write-ahead logging.
 const WAL_SWITCH_WAIT: Duration = Duration::from_secs(2);
 
+/// Days finished records are kept when `retention_days` does not say otherwise.
+pub const DEFAULT_RETENTION_DAYS: i64 = 30;
+/// Rows one prune deletes at most: a backlog goes over several passes, none of which holds
+/// the write lock for long.
+pub const PRUNE_BATCH: i64 = 500;
+const MILLIS_PER_DAY: i64 = 24 * 60 * 60 * 1000;
+
+/// How long finished records are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retention {
+    Forever,
+    Days(i64),
+}
+
+impl Retention {
+    /// `retention_days` as written: whole days, `0` for forever; unset, empty or anything
+    /// else gives the default (a typo never deletes data early or keeps it without bound).
+    pub fn parse(text: Option<&str>) -> Self {
+        match text
+            .map(str::trim)
+            .and_then(|text| text.parse::<i64>().ok())
+        {
+            Some(0) => Self::Forever,
+            Some(days) if days > 0 => Self::Days(days),
+            _ => Self::Days(DEFAULT_RETENTION_DAYS),
+        }
+    }
+
+    /// The `retention_days` variable of this component.
+    pub fn from_variables() -> Self {
+        Self::parse(spin_sdk::variables::get("retention_days").ok().as_deref())
+    }
+
+    /// The time (RFC 3339, as the tables store it) before which a finished record is deleted,
+    /// as of `now_millis`; `None` keeps everything.
+    pub fn cutoff(self, now_millis: i64) -> Option<String> {
+        match self {
+            Self::Forever => None,
+            Self::Days(days) => Some(envelope::rfc3339_from_millis(
+                now_millis.saturating_sub(days.saturating_mul(MILLIS_PER_DAY)),
+            )),
+        }
+    }
+}
+
+/// Records of one table that may go once they are finished and older than the retention
+/// period. `finished` is an SQL condition and `since` the RFC 3339 column the age is read
+/// from; a partial index on `since` with the `finished` condition keeps pruning from reading
+/// the rows that stay. `table` may say `{label}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expiry {
+    pub table: &'static str,
+    pub finished: &'static str,
+    pub since: &'static str,
+}
+
+impl Expiry {
+    /// The table, for the service whose label is `label`.
+    pub fn table_of(&self, label: &str) -> String {
+        self.table.replace("{label}", label)
+    }
+
+    /// The SQL condition selecting the expired records, with `?1` for the cutoff.
+    pub fn condition(&self) -> String {
+        format!("{} AND {} < ?1", self.finished, self.since)
+    }
+}
+
 /// How a statement that needed a lock came out (see `Database::retry_while_locked`).
 enum Attempt {
     Done,
@@ -171,6 +239,30 @@ impl Database {
         let result = work(self);
         let _ = self.execute(if result.is_ok() { "COMMIT" } else { "ROLLBACK" }, &[]);
         result
+    }
+
+    /// Deletes up to [`PRUNE_BATCH`] records that `expiry` selects and whose age passed
+    /// `cutoff` (see [`Retention::cutoff`]); returns how many went. It reads first, so a pass
+    /// with nothing to delete takes no write lock.
+    pub fn prune(&self, expiry: &Expiry, cutoff: &str) -> Result<usize, StoreError> {
+        let table = expiry.table_of(self.label);
+        let selected = expiry.condition();
+        let cutoff = [Value::Text(cutoff.to_string())];
+        let any = self.execute(
+            &format!("SELECT 1 FROM {table} WHERE {selected} LIMIT 1"),
+            &cutoff,
+        )?;
+        if any.rows.is_empty() {
+            return Ok(0);
+        }
+        let deleted = self.execute(
+            &format!(
+                "DELETE FROM {table} WHERE rowid IN
+                 (SELECT rowid FROM {table} WHERE {selected} LIMIT {PRUNE_BATCH}) RETURNING 1"
+            ),
+            &cutoff,
+        )?;
+        Ok(deleted.rows.len())
     }
 
     /// Whether the database answers a trivial query (for `/health`).
@@ -431,5 +523,30 @@ mod tests {
             statements: &[],
         }];
         assert!(check_migration_order(&empty).is_err());
+    }
+
+    #[test]
+    fn retention_is_whole_days_zero_is_forever_and_anything_else_the_default() {
+        assert_eq!(Retention::parse(Some(" 7 ")), Retention::Days(7));
+        assert_eq!(Retention::parse(Some("0")), Retention::Forever);
+        for text in [None, Some(""), Some("-3"), Some("1.5"), Some("thirty")] {
+            assert_eq!(
+                Retention::parse(text),
+                Retention::Days(DEFAULT_RETENTION_DAYS),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_cutoff_is_the_retention_period_before_now_in_the_stored_format() {
+        let now = 40 * MILLIS_PER_DAY + 1;
+
+        assert_eq!(
+            Retention::Days(30).cutoff(now).as_deref(),
+            Some("1970-01-11T00:00:00.001Z")
+        );
+        assert_eq!(Retention::Forever.cutoff(now), None);
+        assert!(Retention::Days(i64::MAX).cutoff(now).is_some());
     }
 }

@@ -5,9 +5,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::json;
-use store::Migration;
+use store::{Expiry, Migration};
 use storefront_tests::{
-    AppOptions, Storage, TEST_JWT_SECRET, shipping_address, spawn_app_with, try_spawn,
+    AppOptions, Storage, TEST_JWT_SECRET, shipping_address, spawn_app, spawn_app_with, try_spawn,
 };
 
 /// The services' SQLite labels and their migrations.
@@ -206,4 +206,193 @@ async fn databases_from_before_table_prefixes_are_upgraded_in_place_keeping_thei
     );
     let names = schema_names(&app.database_path("orders"));
     assert!(names.contains(&"orders_items".to_string()), "{names:?}");
+}
+
+/// What each service prunes after the retention period.
+fn expiries() -> [(&'static str, Expiry); 6] {
+    [
+        ("users", outbox::DELIVERED),
+        ("products", outbox::DELIVERED),
+        ("products", product_service::schema::RELEASED_RESERVATIONS),
+        ("orders", outbox::DELIVERED),
+        ("orders", order_service::schema::CLOSED_INTENTS),
+        (
+            "notifications",
+            notification_service::schema::PROCESSED_EVENTS,
+        ),
+    ]
+}
+
+#[test]
+fn every_prune_finds_its_records_through_an_index_of_its_own() {
+    for (label, expiry) in expiries() {
+        // Arrange: the service's schema as its migrations make it.
+        let connection = rusqlite::Connection::open_in_memory().expect("database");
+        let migrations = services()
+            .into_iter()
+            .find(|(name, _)| *name == label)
+            .map(|(_, migrations)| migrations)
+            .unwrap_or_default();
+        for statement in migrations.iter().flat_map(|m| m.statements) {
+            connection
+                .execute_batch(&statement.replace("{label}", label))
+                .expect("migration");
+        }
+
+        // Act: how SQLite runs the prune's first query.
+        let table = expiry.table_of(label);
+        let plan: Vec<String> = connection
+            .prepare(&format!(
+                "EXPLAIN QUERY PLAN SELECT 1 FROM {table} WHERE {} LIMIT 1",
+                expiry.condition()
+            ))
+            .expect("plan")
+            .query_map(["2000-01-01T00:00:00.000Z"], |row| row.get::<_, String>(3))
+            .expect("query")
+            .map(|step| step.expect("step"))
+            .collect();
+
+        // Assert: a search of an index on the age column, not a scan of the table.
+        assert!(
+            plan.iter()
+                .any(|step| step.starts_with(&format!("SEARCH {table} USING"))
+                    && step.contains("INDEX")
+                    && step.contains(&format!("{}<?", expiry.since))),
+            "{label}: {table} is pruned by {plan:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn finished_records_past_the_retention_period_are_deleted_and_everything_else_kept() {
+    // Arrange: a first order (every service has its database now), then finished records of
+    // every kind dated 2001, beside old records that must stay (a dead letter, a reservation
+    // that holds stock) and today's.
+    let app = spawn_app().await;
+    let shop = app.open_shop(5).await;
+    let order = shop.order_of_pens(1);
+    assert_eq!(app.place_order(&shop.buyer, &order).await.status, 201);
+    let old = "2001-01-01T00:00:00.000Z";
+    let outbox_row =
+        "INSERT INTO users_outbox (id, type, source, data, occurred_at, delivered_at, dead_at)
+         VALUES (?1, 'user.created', 'user-service', '{}', ?2, ?3, ?4)";
+    for (id, delivered_at, dead_at) in [
+        ("evt_old_sent", Some(old), None),
+        ("evt_old_dead", None, Some(old)),
+    ] {
+        app.execute_sql(
+            "users",
+            outbox_row,
+            vec![
+                id.to_string().into(),
+                old.to_string().into(),
+                delivered_at.map(str::to_string).into(),
+                dead_at.map(str::to_string).into(),
+            ],
+        )
+        .await;
+    }
+    app.execute_sql(
+        "orders",
+        "INSERT INTO orders_intents (order_id, user_id, status, created_at, retry_at)
+         VALUES ('ord_old_placed', 'usr_x', 'placed', ?1, 0)",
+        vec![old.to_string().into()],
+    )
+    .await;
+    for (order_id, status, released_at) in [
+        ("ord_old_released", "released", Some(old)),
+        ("ord_old_reserved", "reserved", None),
+    ] {
+        app.execute_sql(
+            "products",
+            "INSERT INTO products_reservations (order_id, status, items, created_at, released_at)
+             VALUES (?1, ?2, '[]', ?3, ?4)",
+            vec![
+                order_id.to_string().into(),
+                status.to_string().into(),
+                old.to_string().into(),
+                released_at.map(str::to_string).into(),
+            ],
+        )
+        .await;
+    }
+    app.execute_sql(
+        "notifications",
+        "INSERT INTO notifications_processed_events (id, type, source, occurred_at, received_at)
+         VALUES ('evt_old_seen', 'user.created', 'user-service', ?1, ?1)",
+        vec![old.to_string().into()],
+    )
+    .await;
+    let remaining_old = || async {
+        app.query_i64("users", "SELECT COUNT(*) FROM users_outbox WHERE id = 'evt_old_sent'").await
+            + app.query_i64("orders", "SELECT COUNT(*) FROM orders_intents WHERE order_id = 'ord_old_placed'").await
+            + app.query_i64("products", "SELECT COUNT(*) FROM products_reservations WHERE order_id = 'ord_old_released'").await
+            + app.query_i64("notifications", "SELECT COUNT(*) FROM notifications_processed_events WHERE id = 'evt_old_seen'").await
+    };
+    assert_eq!(remaining_old().await, 4);
+
+    // Act: the ordinary traffic after which each service tidies up: a registration (its
+    // event reaches the notification service) and an order (a reservation).
+    app.register("later@example.com").await;
+    let second_order = app.place_order(&shop.buyer, &order).await;
+    let mut left = remaining_old().await;
+    for _ in 0..100 {
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        left = remaining_old().await;
+    }
+
+    // Assert
+    assert_eq!(second_order.status, 201, "{}", second_order.text);
+    assert_eq!(
+        left, 0,
+        "finished records past the retention period are left"
+    );
+    assert_eq!(
+        app.query_i64(
+            "users",
+            "SELECT COUNT(*) FROM users_outbox WHERE id = 'evt_old_dead'"
+        )
+        .await,
+        1,
+        "a dead letter waits for an operator"
+    );
+    assert_eq!(
+        app.query_i64(
+            "products",
+            "SELECT COUNT(*) FROM products_reservations WHERE order_id = 'ord_old_reserved'"
+        )
+        .await,
+        1,
+        "a reservation that holds stock stays"
+    );
+    assert_eq!(
+        app.query_i64(
+            "orders",
+            "SELECT COUNT(*) FROM orders_intents WHERE status = 'placed'"
+        )
+        .await,
+        2,
+        "today's order attempts stay"
+    );
+    assert!(
+        app.query_i64(
+            "users",
+            "SELECT COUNT(*) FROM users_outbox WHERE delivered_at IS NOT NULL"
+        )
+        .await
+            >= 1,
+        "today's delivered events stay"
+    );
+    assert!(
+        app.query_i64(
+            "notifications",
+            "SELECT COUNT(*) FROM notifications_processed_events WHERE received_at > '2002'"
+        )
+        .await
+            >= 1,
+        "the ids of today's events stay"
+    );
 }

@@ -1,7 +1,7 @@
 //! The user rows of the contract, through the gateway.
 
 use serde_json::json;
-use storefront_tests::{AppOptions, shipping_address, spawn_app};
+use storefront_tests::{AppOptions, spawn_app};
 
 #[tokio::test]
 async fn register_returns_the_user_and_a_token_without_the_password() {
@@ -323,20 +323,9 @@ async fn a_token_issued_before_its_address_left_admin_emails_loses_admin_rights_
     // Arrange: an admin's token and another user's order, then the deployment drops the
     // admin's address from admin_emails. The token itself is still valid for hours.
     let app = spawn_app().await;
-    let admin = app.register("admin@example.com").await;
-    let buyer = app.register("buyer@example.com").await;
-    let pen = app
-        .create_product(
-            &admin,
-            &json!({"name": "Pen", "price": 1, "category": "c", "stock": 5}),
-        )
-        .await;
-    let order = app
-        .place_order(
-            &buyer,
-            &json!({"items": [{"productId": pen["id"], "quantity": 1}], "shippingAddress": shipping_address()}),
-        )
-        .await;
+    let shop = app.open_shop(5).await;
+    let admin = shop.admin.clone();
+    let order = app.place_order(&shop.buyer, &shop.order_of_pens(1)).await;
     assert_eq!(order.status, 201, "{}", order.text);
     let app = app
         .restart_with(AppOptions::default().variable("admin_emails", "boss@example.com"))
