@@ -504,9 +504,10 @@ impl TestApp {
 
     /// The single number that `query` (a `SELECT`) reads from the database behind `label`,
     /// from outside the app.
-    pub async fn query_i64(&self, label: &'static str, query: &'static str) -> i64 {
+    pub async fn query_i64(&self, label: &'static str, query: impl Into<String>) -> i64 {
+        let query = query.into();
         self.with_storage_outside("sql query", move |storage, state| {
-            storage.query_i64(state, label, query)
+            storage.query_i64(state, label, &query)
         })
         .await
     }

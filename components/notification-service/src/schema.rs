@@ -50,9 +50,9 @@ pub const MIGRATIONS: &[Migration] = &[
     },
 ];
 
-/// The ids of processed events, kept to take each event once. Producers resend an event only
-/// until it is delivered or dead-lettered (minutes with the default settings), so after the
-/// retention period no copy can still arrive.
+/// The ids of processed events, kept to take each event once. An id goes once the retention
+/// period has passed since its event was received, and so since it occurred; producers never
+/// send an event older than that period (they dead-letter it), so no copy can arrive after.
 pub const PROCESSED_EVENTS: Expiry = Expiry {
     table: "notifications_processed_events",
     finished: "received_at IS NOT NULL",

@@ -15,7 +15,10 @@
 //!
 //! Delivered events are kept for the retention period (`retention_days`) and then deleted by
 //! the delivery passes ([`prune_expired`], which services also use for their own finished
-//! records). Dead letters are never deleted: they wait for an operator.
+//! records). Dead letters are never deleted: they wait for an operator. An event still
+//! undelivered when it is older than the retention period is dead-lettered instead of sent:
+//! the notification service forgets event ids after that period, so a late copy of an event
+//! it had taken (its answer lost to a timeout) would otherwise count as new.
 
 use std::time::Duration;
 
@@ -339,6 +342,7 @@ pub async fn deliver_pending(ctx: &RequestContext, db: &Database) -> usize {
     let policy = RetryPolicy::from_variables();
     // Whether or not events are due: a pass is also when old delivered ones go.
     prune_expired(ctx, db, &[DELIVERED]);
+    dead_letter_expired(ctx, db);
     let now = envelope::now_millis();
     let lease_until = now.saturating_add(LEASE.as_millis() as i64);
     let events = match claim(db, now, lease_until, BATCH_SIZE) {
@@ -395,6 +399,62 @@ pub async fn deliver_pending(ctx: &RequestContext, db: &Database) -> usize {
         }
     }
     delivered
+}
+
+/// Dead-letters a batch of events that are older than the retention period and still not
+/// delivered (nor held by a pass sending them now), logging each as an error.
+fn dead_letter_expired(ctx: &RequestContext, db: &Database) {
+    let now = envelope::now_millis();
+    let Some(cutoff) = Retention::from_variables().cutoff(now) else {
+        return;
+    };
+    let outbox = table(db);
+    // On the pending index, whose first column is `occurred_at`.
+    let expired =
+        "delivered_at IS NULL AND dead_at IS NULL AND occurred_at < ?1 AND claimed_until <= ?2";
+    let parameters = [Sql::Text(cutoff), Sql::Integer(now)];
+    let outcome = db
+        .execute(&format!("SELECT 1 FROM {outbox} WHERE {expired} LIMIT 1"), &parameters)
+        .and_then(|any| {
+            if any.rows.is_empty() {
+                return Ok(Vec::new());
+            }
+            let dead = db.execute(
+                &format!(
+                    "UPDATE {outbox} SET dead_at = ?3, last_error = ?4 WHERE id IN
+                     (SELECT id FROM {outbox} WHERE {expired} LIMIT {BATCH_SIZE}) RETURNING id, type"
+                ),
+                &[
+                    parameters[0].clone(),
+                    parameters[1].clone(),
+                    Sql::Text(envelope::rfc3339_from_millis(now)),
+                    Sql::Text("older than the retention period; not sent".to_string()),
+                ],
+            )?;
+            Ok(dead
+                .rows()
+                .map(|row| {
+                    serde_json::json!({
+                        "eventId": row.get::<&str>("id"),
+                        "type": row.get::<&str>("type"),
+                    })
+                })
+                .collect())
+        });
+    match outcome {
+        Ok(events) => {
+            for event in events {
+                ctx.logger.error(
+                    "event dead-lettered: still undelivered after the retention period",
+                    event,
+                );
+            }
+        }
+        Err(error) => ctx.logger.error(
+            "could not dead-letter events past the retention period",
+            serde_json::json!({ "cause": error.to_string() }),
+        ),
+    }
 }
 
 /// Deletes a batch of each kind of finished record in `expiries` that is older than the

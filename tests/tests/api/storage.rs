@@ -135,8 +135,10 @@ async fn databases_from_before_table_prefixes_are_upgraded_in_place_keeping_thei
         .execute(
             "INSERT INTO outbox (id, type, source, data, occurred_at) VALUES ('evt_legacy', 'user.created',
              'user-service', '{\"userId\":\"usr_legacy\",\"email\":\"old@example.com\",\"name\":\"Old\"}',
-             '2026-11-01T00:00:00.000Z')",
-            [],
+             ?1)",
+            // Recent enough to be sent: older than the retention period, it would be
+            // dead-lettered.
+            [days_ago(2)],
         )
         .expect("legacy event");
     let products = write_legacy_database(
@@ -208,6 +210,17 @@ async fn databases_from_before_table_prefixes_are_upgraded_in_place_keeping_thei
     assert!(names.contains(&"orders_items".to_string()), "{names:?}");
 }
 
+/// The time `days` days ago, as the services write times.
+fn days_ago(days: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis();
+    store::Retention::Days(days)
+        .cutoff(i64::try_from(now).expect("millis"))
+        .expect("a time")
+}
+
 /// What each service prunes after the retention period.
 fn expiries() -> [(&'static str, Expiry); 6] {
     [
@@ -266,89 +279,102 @@ fn every_prune_finds_its_records_through_an_index_of_its_own() {
 #[tokio::test]
 async fn finished_records_past_the_retention_period_are_deleted_and_everything_else_kept() {
     // Arrange: a first order (every service has its database now), then finished records of
-    // every kind dated 2001, beside old records that must stay (a dead letter, a reservation
-    // that holds stock) and today's.
+    // every kind dated 2001 and dated yesterday, and old records that must stay (a dead letter,
+    // a reservation that holds stock) or must not go out (an event never delivered).
     let app = spawn_app().await;
     let shop = app.open_shop(5).await;
     let order = shop.order_of_pens(1);
     assert_eq!(app.place_order(&shop.buyer, &order).await.status, 201);
-    let old = "2001-01-01T00:00:00.000Z";
-    let outbox_row =
-        "INSERT INTO users_outbox (id, type, source, data, occurred_at, delivered_at, dead_at)
-         VALUES (?1, 'user.created', 'user-service', '{}', ?2, ?3, ?4)";
-    for (id, delivered_at, dead_at) in [
-        ("evt_old_sent", Some(old), None),
-        ("evt_old_dead", None, Some(old)),
-    ] {
-        app.execute_sql(
+    let old = "2001-01-01T00:00:00.000Z".to_string();
+    let recent = days_ago(1);
+    let text = |value: &str| rusqlite::types::Value::from(value.to_string());
+    for (age, date) in [("old", &old), ("recent", &recent)] {
+        let finished_records = [
+            (
+                "users",
+                "INSERT INTO users_outbox (id, type, source, data, occurred_at, delivered_at)
+                 VALUES ('evt_' || ?1 || '_sent', 'user.created', 'user-service', '{}', ?2, ?2)",
+            ),
+            (
+                "orders",
+                "INSERT INTO orders_intents (order_id, user_id, status, created_at, retry_at)
+                 VALUES ('ord_' || ?1 || '_placed', 'usr_x', 'placed', ?2, 0)",
+            ),
+            (
+                "products",
+                "INSERT INTO products_reservations (order_id, status, items, created_at, released_at)
+                 VALUES ('ord_' || ?1 || '_released', 'released', '[]', ?2, ?2)",
+            ),
+            (
+                "notifications",
+                "INSERT INTO notifications_processed_events (id, type, source, occurred_at, received_at)
+                 VALUES ('evt_' || ?1 || '_seen', 'user.created', 'user-service', ?2, ?2)",
+            ),
+        ];
+        for (label, insert) in finished_records {
+            app.execute_sql(label, insert, vec![text(age), text(date)])
+                .await;
+        }
+    }
+    let old_records_that_stay = [
+        (
             "users",
-            outbox_row,
-            vec![
-                id.to_string().into(),
-                old.to_string().into(),
-                delivered_at.map(str::to_string).into(),
-                dead_at.map(str::to_string).into(),
-            ],
-        )
-        .await;
-    }
-    app.execute_sql(
-        "orders",
-        "INSERT INTO orders_intents (order_id, user_id, status, created_at, retry_at)
-         VALUES ('ord_old_placed', 'usr_x', 'placed', ?1, 0)",
-        vec![old.to_string().into()],
-    )
-    .await;
-    for (order_id, status, released_at) in [
-        ("ord_old_released", "released", Some(old)),
-        ("ord_old_reserved", "reserved", None),
-    ] {
-        app.execute_sql(
+            "INSERT INTO users_outbox (id, type, source, data, occurred_at, dead_at)
+             VALUES ('evt_old_dead', 'user.created', 'user-service', '{}', ?1, ?1)",
+        ),
+        (
             "products",
-            "INSERT INTO products_reservations (order_id, status, items, created_at, released_at)
-             VALUES (?1, ?2, '[]', ?3, ?4)",
-            vec![
-                order_id.to_string().into(),
-                status.to_string().into(),
-                old.to_string().into(),
-                released_at.map(str::to_string).into(),
-            ],
-        )
-        .await;
+            "INSERT INTO products_reservations (order_id, status, items, created_at)
+             VALUES ('ord_old_reserved', 'reserved', '[]', ?1)",
+        ),
+        // Never delivered: it is dead-lettered rather than sent.
+        (
+            "users",
+            "INSERT INTO users_outbox (id, type, source, data, occurred_at)
+             VALUES ('evt_old_unsent', 'user.created', 'user-service',
+                     '{\"userId\":\"usr_gone\",\"email\":\"gone@example.com\",\"name\":\"Gone\"}', ?1)",
+        ),
+    ];
+    for (label, insert) in old_records_that_stay {
+        app.execute_sql(label, insert, vec![text(&old)]).await;
     }
-    app.execute_sql(
-        "notifications",
-        "INSERT INTO notifications_processed_events (id, type, source, occurred_at, received_at)
-         VALUES ('evt_old_seen', 'user.created', 'user-service', ?1, ?1)",
-        vec![old.to_string().into()],
-    )
-    .await;
-    let remaining_old = || async {
-        app.query_i64("users", "SELECT COUNT(*) FROM users_outbox WHERE id = 'evt_old_sent'").await
-            + app.query_i64("orders", "SELECT COUNT(*) FROM orders_intents WHERE order_id = 'ord_old_placed'").await
-            + app.query_i64("products", "SELECT COUNT(*) FROM products_reservations WHERE order_id = 'ord_old_released'").await
-            + app.query_i64("notifications", "SELECT COUNT(*) FROM notifications_processed_events WHERE id = 'evt_old_seen'").await
+    let app = &app;
+    let finished = |age: &'static str| async move {
+        app.query_i64("users", format!("SELECT COUNT(*) FROM users_outbox WHERE id = 'evt_{age}_sent'")).await
+            + app.query_i64("orders", format!("SELECT COUNT(*) FROM orders_intents WHERE order_id = 'ord_{age}_placed'")).await
+            + app.query_i64("products", format!("SELECT COUNT(*) FROM products_reservations WHERE order_id = 'ord_{age}_released'")).await
+            + app.query_i64("notifications", format!("SELECT COUNT(*) FROM notifications_processed_events WHERE id = 'evt_{age}_seen'")).await
     };
-    assert_eq!(remaining_old().await, 4);
+    let unsent_dead = || {
+        app.query_i64(
+            "users",
+            "SELECT COUNT(*) FROM users_outbox WHERE id = 'evt_old_unsent' AND dead_at IS NOT NULL",
+        )
+    };
+    assert_eq!(finished("old").await, 4);
 
     // Act: the ordinary traffic after which each service tidies up: a registration (its
     // event reaches the notification service) and an order (a reservation).
     app.register("later@example.com").await;
     let second_order = app.place_order(&shop.buyer, &order).await;
-    let mut left = remaining_old().await;
     for _ in 0..100 {
-        if left == 0 {
+        if finished("old").await == 0 && unsent_dead().await == 1 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
-        left = remaining_old().await;
     }
 
     // Assert
     assert_eq!(second_order.status, 201, "{}", second_order.text);
     assert_eq!(
-        left, 0,
+        finished("old").await,
+        0,
         "finished records past the retention period are left"
+    );
+    assert_eq!(
+        finished("recent").await,
+        4,
+        "finished records within the retention period are gone"
     );
     assert_eq!(
         app.query_i64(
@@ -369,30 +395,17 @@ async fn finished_records_past_the_retention_period_are_deleted_and_everything_e
         "a reservation that holds stock stays"
     );
     assert_eq!(
-        app.query_i64(
-            "orders",
-            "SELECT COUNT(*) FROM orders_intents WHERE status = 'placed'"
-        )
-        .await,
-        2,
-        "today's order attempts stay"
+        unsent_dead().await,
+        1,
+        "an event undelivered for longer than the retention period is dead-lettered"
     );
-    assert!(
-        app.query_i64(
-            "users",
-            "SELECT COUNT(*) FROM users_outbox WHERE delivered_at IS NOT NULL"
-        )
-        .await
-            >= 1,
-        "today's delivered events stay"
-    );
-    assert!(
+    assert_eq!(
         app.query_i64(
             "notifications",
-            "SELECT COUNT(*) FROM notifications_processed_events WHERE received_at > '2002'"
+            "SELECT COUNT(*) FROM notifications_processed_events WHERE id = 'evt_old_unsent'"
         )
-        .await
-            >= 1,
-        "the ids of today's events stay"
+        .await,
+        0,
+        "and never sent"
     );
 }

@@ -331,7 +331,8 @@ async fn a_token_issued_before_its_address_left_admin_emails_loses_admin_rights_
         .restart_with(AppOptions::default().variable("admin_emails", "boss@example.com"))
         .await;
 
-    // Act: the old token on what only admins may do, in the gateway and in two services.
+    // Act: the old token on what only admins may do: two admin routes (refused by the
+    // gateway) and another user's order (which the order service shows only to admins).
     let create = app
         .post_json_as(
             "/api/products",
