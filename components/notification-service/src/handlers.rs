@@ -65,10 +65,7 @@ pub async fn receive_event(ctx: Rc<RequestContext>) -> ApiResult {
     let notification = payload.as_ref().and_then(notification_for);
     let accepted = storage::accept_event(&db, &event, notification)?;
     // Each event adds an id to remember; each also deletes a batch of expired ones.
-    let ctx_for_work = ctx.clone();
-    ctx.after_response(async move {
-        outbox::prune_expired(&ctx_for_work, &db, &[schema::PROCESSED_EVENTS]);
-    });
+    outbox::prune_expired_after_response(&ctx, db, &[schema::PROCESSED_EVENTS]);
     match accepted {
         None => Ok(Reply::ok(
             &json!({ "eventId": event.id, "duplicate": true }),

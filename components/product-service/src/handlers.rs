@@ -233,8 +233,5 @@ pub async fn release(ctx: Rc<RequestContext>) -> ApiResult {
 /// After the response: deletes a batch of release tombstones past the retention period.
 /// Reservations and releases both run it, so it keeps pace with orders.
 fn prune_tombstones_later(ctx: &Rc<RequestContext>, db: store::Database) {
-    let ctx_for_work = ctx.clone();
-    ctx.after_response(async move {
-        outbox::prune_expired(&ctx_for_work, &db, &[schema::RELEASED_RESERVATIONS]);
-    });
+    outbox::prune_expired_after_response(ctx, db, &[schema::RELEASED_RESERVATIONS]);
 }

@@ -88,11 +88,11 @@ impl Identity {
     }
 
     /// This identity, demoted to `user` if it claims `admin` but `admin_emails` (the current
-    /// list) no longer includes its email. A role is never raised here: a newly listed
-    /// address becomes admin with its next token (login or refresh).
+    /// list, read only for admin tokens) no longer includes its email. A role is never raised
+    /// here: a newly listed address becomes admin with its next token (login or refresh).
     #[must_use]
-    pub fn with_role_still_granted(self, admin_emails: &str) -> Self {
-        if self.is_admin() && !listed_as_admin(&self.email, admin_emails) {
+    pub fn with_role_still_granted(self, admin_emails: impl FnOnce() -> String) -> Self {
+        if self.is_admin() && !listed_as_admin(&self.email, &admin_emails()) {
             Self {
                 role: Role::User,
                 ..self

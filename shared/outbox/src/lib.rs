@@ -457,6 +457,18 @@ fn dead_letter_expired(ctx: &RequestContext, db: &Database) {
     }
 }
 
+/// Runs [`prune_expired`] once the response has been sent, on `db`.
+pub fn prune_expired_after_response(
+    ctx: &Rc<RequestContext>,
+    db: Database,
+    expiries: &'static [Expiry],
+) {
+    let ctx_for_work = ctx.clone();
+    ctx.after_response(async move {
+        prune_expired(&ctx_for_work, &db, expiries);
+    });
+}
+
 /// Deletes a batch of each kind of finished record in `expiries` that is older than the
 /// retention period (`retention_days`), logging what went; failures are logged and left to a
 /// later pass.

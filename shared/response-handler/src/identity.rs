@@ -46,9 +46,10 @@ impl RequestContext {
     /// lists the caller (see [`Identity::with_role_still_granted`]).
     pub fn identity(&self) -> Result<Identity, ApiError> {
         let keys = token_keys()?;
-        let admin_emails = variable("admin_emails").unwrap_or_default();
         keys.verify_header(self.header("authorization"))
-            .map(|identity| identity.with_role_still_granted(&admin_emails))
+            .map(|identity| {
+                identity.with_role_still_granted(|| variable("admin_emails").unwrap_or_default())
+            })
             .map_err(|error| {
                 let message = match error {
                     auth::TokenError::Missing => "Authentication token required",
