@@ -1,7 +1,7 @@
-//! Loading an app: the manifest, its variables and storage layout, every component compiled
-//! (or taken from the cache) and pre-linked against the interfaces the runner provides.
+//! Loading an app: the manifest, its variables (secrets checked), its storage, and every
+//! component compiled (or taken from the cache), pre-linked, and given what it declared.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,19 +10,20 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use tokio::sync::Semaphore;
 use wasmtime::Engine;
-use wasmtime::component::Linker;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
-use crate::bindings::fermyon::spin;
+use crate::allowed_hosts::AllowedHosts;
 use crate::cache::{anyhow_result, load_component};
 use crate::engine::{admission_slots, engine};
+use crate::factors::key_value::{Backend, KeyValueStores};
+use crate::factors::sqlite::SqliteDatabases;
+use crate::instance::{ComponentGrants, RequestState, linker};
 use crate::manifest::{Manifest, RouteDecl};
-use crate::outbound::AllowedHosts;
 use crate::routing::{Route, RouteTable};
-use crate::runtime_config::StorageLayout;
-use crate::state::{Interface, KeyValueState, RequestState, SqliteState, VariablesState};
+use crate::runtime_config::{KeyValueLocation, StorageLayout};
+use crate::stats::HostCalls;
 use crate::variables::{
-    ProvidedValues, expand_allowed_hosts, resolve_application, resolve_components,
+    ProvidedValues, check_secrets, expand_allowed_hosts, resolve_application, resolve_components,
 };
 
 /// How the app is loaded.
@@ -45,16 +46,18 @@ pub struct LoadOptions {
 /// request of this app plus the event delivery after it (a batch of 20 at 3 s each).
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// One component, compiled and pre-linked.
+/// One component, compiled, pre-linked, with what it declared.
 pub struct LoadedComponent {
-    pub id: String,
     pub(crate) pre: ProxyPre<RequestState>,
-    pub allowed_hosts: AllowedHosts,
-    pub sqlite_databases: HashSet<String>,
-    pub key_value_stores: HashSet<String>,
-    pub variables: HashMap<String, String>,
+    pub(crate) grants: ComponentGrants,
     pub(crate) stdout: File,
     pub(crate) stderr: File,
+}
+
+impl LoadedComponent {
+    pub fn id(&self) -> &str {
+        &self.grants.id
+    }
 }
 
 /// The loaded app, shared by every request.
@@ -66,26 +69,9 @@ pub struct AppInner {
     pub(crate) components: Vec<LoadedComponent>,
     pub(crate) by_id: HashMap<String, usize>,
     pub(crate) routes: RouteTable<usize>,
-    pub(crate) storage: StorageLayout,
-    pub(crate) connections: Arc<crate::pool::ConnectionPool>,
     pub(crate) admission: Arc<Semaphore>,
     pub(crate) request_timeout: Duration,
-}
-
-fn linker(engine: &Engine) -> Result<Linker<RequestState>> {
-    let mut linker = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    spin::sqlite::add_to_linker::<_, Interface<SqliteState>>(&mut linker, RequestState::sqlite)?;
-    spin::key_value::add_to_linker::<_, Interface<KeyValueState>>(
-        &mut linker,
-        RequestState::key_value,
-    )?;
-    spin::variables::add_to_linker::<_, Interface<VariablesState>>(
-        &mut linker,
-        RequestState::variables,
-    )?;
-    Ok(linker)
+    pub(crate) calls: Arc<HostCalls>,
 }
 
 fn log_file(dir: &Path, name: &str) -> Result<File> {
@@ -94,6 +80,28 @@ fn log_file(dir: &Path, name: &str) -> Result<File> {
         .append(true)
         .open(dir.join(name))
         .with_context(|| format!("cannot open log file in {}", dir.display()))
+}
+
+/// The key-value stores of the app, one backend per location however many labels and
+/// components use it.
+#[derive(Default)]
+struct KeyValueBackends(HashMap<KeyValueLocation, Arc<Backend>>);
+
+impl KeyValueBackends {
+    fn get(&mut self, location: KeyValueLocation) -> Result<Arc<Backend>> {
+        if let Some(backend) = self.0.get(&location) {
+            return Ok(backend.clone());
+        }
+        let backend = Arc::new(match &location {
+            KeyValueLocation::File(path) => Backend::sqlite_file(path)
+                .with_context(|| format!("cannot open {}", path.display()))?,
+            KeyValueLocation::Redis(url) => {
+                Backend::redis(url).with_context(|| format!("invalid Redis URL `{url}`"))?
+            }
+        });
+        self.0.insert(location, backend.clone());
+        Ok(backend)
+    }
 }
 
 impl AppInner {
@@ -105,6 +113,7 @@ impl AppInner {
             .map(Path::to_path_buf)
             .unwrap_or_default();
         let app_values = resolve_application(&manifest.variables, &options.variables)?;
+        check_secrets(&manifest.variables, &app_values)?;
         let variables = resolve_components(&manifest, &app_values)?;
         let storage = StorageLayout::new(&options.state_dir, options.runtime_config.as_deref())?;
         let log_dir = options.state_dir.join("logs");
@@ -115,7 +124,8 @@ impl AppInner {
             .unwrap_or_else(|| options.state_dir.join("cache"));
 
         let engine = engine()?;
-        let linker = linker(&engine)?;
+        let linker = anyhow_result(linker(&engine))?;
+        let mut key_value = KeyValueBackends::default();
         let mut components = Vec::new();
         let mut by_id = HashMap::new();
         for (id, decl) in &manifest.component {
@@ -133,20 +143,34 @@ impl AppInner {
             .with_context(|| {
                 format!("component `{id}` does not export wasi:http/incoming-handler")
             })?;
-            for label in &decl.key_value_stores {
-                crate::kv::open_backing(&storage.key_value_path(label))
-                    .with_context(|| format!("key-value store `{label}`"))?;
-            }
+            let stores = decl
+                .key_value_stores
+                .iter()
+                .map(|label| {
+                    let backend = key_value
+                        .get(storage.key_value_location(label))
+                        .with_context(|| format!("key-value store `{label}`"))?;
+                    Ok((label.clone(), backend))
+                })
+                .collect::<Result<HashMap<_, _>>>()?;
+            let databases = decl
+                .sqlite_databases
+                .iter()
+                .map(|label| (label.clone(), storage.sqlite_path(label)))
+                .collect();
+            let allowed_hosts = expand_allowed_hosts(&decl.allowed_outbound_hosts, &app_values)
+                .and_then(|entries| AllowedHosts::parse(&entries))
+                .with_context(|| format!("component `{id}`"))?;
             by_id.insert(id.clone(), components.len());
             components.push(LoadedComponent {
-                id: id.clone(),
                 pre,
-                allowed_hosts: expand_allowed_hosts(&decl.allowed_outbound_hosts, &app_values)
-                    .and_then(|entries| AllowedHosts::parse(&entries))
-                    .with_context(|| format!("component `{id}`"))?,
-                sqlite_databases: decl.sqlite_databases.iter().cloned().collect(),
-                key_value_stores: decl.key_value_stores.iter().cloned().collect(),
-                variables: variables.get(id).cloned().unwrap_or_default(),
+                grants: ComponentGrants {
+                    id: id.clone(),
+                    sqlite: Arc::new(SqliteDatabases::new(databases)),
+                    key_value: Arc::new(KeyValueStores::new(stores)),
+                    variables: Arc::new(variables.get(id).cloned().unwrap_or_default()),
+                    allowed_hosts: Arc::new(allowed_hosts),
+                },
                 stdout: log_file(&log_dir, &format!("{id}_stdout.txt"))?,
                 stderr: log_file(&log_dir, &format!("{id}_stderr.txt"))?,
             });
@@ -170,10 +194,9 @@ impl AppInner {
             components,
             by_id,
             routes,
-            storage,
-            connections: Arc::default(),
             admission: admission_slots(),
             request_timeout: options.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT),
+            calls: Arc::default(),
         }))
     }
 
@@ -185,20 +208,21 @@ impl AppInner {
         self.by_id.get(id).copied()
     }
 
-    pub fn storage(&self) -> &StorageLayout {
-        &self.storage
-    }
-
-    /// Reused SQLite connections (databases and key-value stores).
-    pub fn connection_pool(&self) -> Arc<crate::pool::ConnectionPool> {
-        self.connections.clone()
+    /// What the app has asked of its host so far.
+    pub fn host_calls(&self) -> crate::stats::HostCallCounts {
+        self.calls.read()
     }
 
     /// The public routes, as `(route, component id)`, for start-up output.
     pub fn public_routes(&self) -> Vec<(String, String)> {
         self.routes
             .routes()
-            .map(|(route, index)| (route.as_manifest_str(), self.components[*index].id.clone()))
+            .map(|(route, index)| {
+                (
+                    route.as_manifest_str(),
+                    self.components[*index].id().to_string(),
+                )
+            })
             .collect()
     }
 }

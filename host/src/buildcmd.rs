@@ -7,10 +7,13 @@ use anyhow::{Context, Result, bail};
 
 use crate::manifest::Manifest;
 
-/// Runs every build command in manifest order, stopping at the first failure.
+/// Runs every build command in manifest order, stopping at the first failure. Commands run
+/// in the manifest's directory (or their `workdir` below it), as `spin build` runs them,
+/// whatever directory the runner was started in and however `manifest_path` is spelled.
 pub fn build_all(manifest_path: &Path) -> Result<()> {
     let manifest = Manifest::load(manifest_path)?;
-    let base = manifest_path.parent().unwrap_or(Path::new("."));
+    let base = app_directory(manifest_path)?;
+    let base = base.as_path();
     for (id, component) in &manifest.component {
         let Some(build) = &component.build else {
             continue;
@@ -32,4 +35,32 @@ pub fn build_all(manifest_path: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The directory a manifest's relative paths start from: its own, made absolute (a bare
+/// `spin.toml` has the empty path as its parent, which no process can run in).
+fn app_directory(manifest_path: &Path) -> Result<std::path::PathBuf> {
+    let absolute = std::path::absolute(manifest_path)
+        .with_context(|| format!("cannot resolve {}", manifest_path.display()))?;
+    Ok(absolute
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| std::path::PathBuf::from("/")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bare_manifest_name_builds_in_the_manifests_directory() {
+        assert_eq!(
+            app_directory(Path::new("spin.toml")).expect("resolves"),
+            std::env::current_dir().expect("cwd")
+        );
+        assert_eq!(
+            app_directory(Path::new("/apps/shop/spin.toml")).expect("resolves"),
+            Path::new("/apps/shop")
+        );
+    }
 }

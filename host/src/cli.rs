@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::{LoadOptions, ProvidedValues, RunningApp};
+use crate::{LoadOptions, ProvidedValues, RunningApp, ServerLimits};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
@@ -26,6 +26,14 @@ enum Commands {
     Build {
         #[arg(short = 'f', long = "from", default_value = "spin.toml")]
         from: PathBuf,
+    },
+    /// Write one Spin app per component (`<out>/<component>.toml`), for platforms where the
+    /// components cannot share an app.
+    Split {
+        #[arg(short = 'f', long = "from", default_value = "spin.toml")]
+        from: PathBuf,
+        #[arg(long, default_value = "deploy/split")]
+        out: PathBuf,
     },
 }
 
@@ -53,6 +61,22 @@ struct UpArgs {
     /// stopped.
     #[arg(long = "request-timeout", default_value_t = crate::app::DEFAULT_REQUEST_TIMEOUT.as_secs())]
     request_timeout: u64,
+    /// Development mode: secret variables without a value are generated once and kept in
+    /// the state directory, and `environment` is `development`. Never for production.
+    #[arg(long)]
+    dev: bool,
+    /// Seconds a whole request body may take to arrive.
+    #[arg(long = "body-timeout", default_value_t = ServerLimits::default().body_timeout.as_secs())]
+    body_timeout: u64,
+    /// Connections open at once, from all clients.
+    #[arg(long = "max-connections", default_value_t = ServerLimits::default().max_connections)]
+    max_connections: usize,
+    /// Connections open at once from one client address.
+    #[arg(long = "max-connections-per-client", default_value_t = ServerLimits::default().max_connections_per_client)]
+    max_connections_per_client: usize,
+    /// Keep this file updated with the counts of host calls (JSON), for benchmarks.
+    #[arg(long = "host-calls-file")]
+    host_calls_file: Option<PathBuf>,
 }
 
 fn parse_variable(text: &str) -> Result<(String, String), String> {
@@ -65,6 +89,12 @@ fn parse_variable(text: &str) -> Result<(String, String), String> {
 pub async fn main() -> Result<()> {
     match Cli::parse().command {
         Commands::Build { from } => crate::buildcmd::build_all(&from),
+        Commands::Split { from, out } => {
+            for path in crate::split::write_split(&from, &out)? {
+                println!("wrote {}", path.display());
+            }
+            Ok(())
+        }
         Commands::Up(args) => up(args).await,
     }
 }
@@ -75,6 +105,15 @@ async fn up(args: UpArgs) -> Result<()> {
     }
     let mut variables = ProvidedValues::from_process_env();
     variables.explicit.extend(args.variables);
+    if args.dev {
+        let dev = crate::dev_mode::apply(&args.from, &args.state_dir, &mut variables)?;
+        eprintln!("{}", dev.banner());
+    }
+    let limits = ServerLimits {
+        body_timeout: std::time::Duration::from_secs(args.body_timeout),
+        max_connections: args.max_connections,
+        max_connections_per_client: args.max_connections_per_client,
+    };
     let options = LoadOptions {
         manifest: args.from,
         state_dir: args.state_dir,
@@ -84,9 +123,12 @@ async fn up(args: UpArgs) -> Result<()> {
         source_overrides: Default::default(),
         request_timeout: Some(std::time::Duration::from_secs(args.request_timeout)),
     };
-    let running = RunningApp::start(options, args.listen)
+    let running = RunningApp::start_with_limits(options, args.listen, limits)
         .await
         .context("cannot start the app")?;
+    if let Some(file) = args.host_calls_file {
+        write_host_calls_periodically(running.app_handle(), file);
+    }
     println!("Serving http://{}", running.addr());
     println!("Available Routes:");
     for (route, component) in running.app().public_routes() {
@@ -97,6 +139,20 @@ async fn up(args: UpArgs) -> Result<()> {
     println!("Shutting down");
     running.stop().await;
     Ok(())
+}
+
+/// Rewrites `file` with the app's host-call counts a few times a second.
+fn write_host_calls_periodically(app: std::sync::Arc<crate::app::AppInner>, file: PathBuf) {
+    tokio::spawn(async move {
+        loop {
+            let counts = serde_json::to_string(&app.host_calls()).unwrap_or_default();
+            let partial = file.with_extension("tmp");
+            if std::fs::write(&partial, counts).is_ok() {
+                let _ = std::fs::rename(&partial, &file);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    });
 }
 
 async fn shutdown_signal() {

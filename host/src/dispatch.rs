@@ -1,6 +1,6 @@
 //! Serving one request: routing (public routes and `/.well-known/spin/`), admission, Spin's
-//! request headers, a fresh component instance with its deadline, and the runner's own
-//! envelope answers when the component cannot give one.
+//! request headers, and a fresh component instance with its deadline. Where the component
+//! gives no answer, the runner answers as Spin does: a bare status with an empty body.
 
 use std::fs::File;
 use std::net::SocketAddr;
@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use envelope::ErrorCode;
+use futures::future::BoxFuture;
 use http_body_util::{BodyExt, Full};
 use wasmtime::Store;
 use wasmtime_wasi::WasiCtx;
@@ -19,7 +19,9 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
 use crate::app::AppInner;
 use crate::engine::{ADMISSION_WAIT, Admission};
-use crate::state::{INTERNAL_HOST_SUFFIX, RequestState};
+use crate::factors::outbound_http::ChainedRequests;
+use crate::instance::RequestState;
+use crate::stats::HostCall;
 
 /// Paths Spin keeps for itself on every app.
 const WELL_KNOWN_PREFIX: &str = "/.well-known/spin/";
@@ -28,7 +30,7 @@ const WELL_KNOWN_PREFIX: &str = "/.well-known/spin/";
 struct RouteInfo {
     route: String,
     path_info: String,
-    client_addr: SocketAddr,
+    client_addr: String,
 }
 
 impl AppInner {
@@ -42,12 +44,12 @@ impl AppInner {
             return reserved;
         }
         let Some(found) = self.routes.find(request.uri().path()) else {
-            return host_error(ErrorCode::NotFound, "Route not found", "runner");
+            return bare(http::StatusCode::NOT_FOUND);
         };
         let info = RouteInfo {
             route: found.route.as_manifest_str(),
             path_info: found.path_info,
-            client_addr,
+            client_addr: client_addr.to_string(),
         };
         let target = *found.target;
         let permit = tokio::time::timeout(ADMISSION_WAIT, self.admission.clone().acquire_owned());
@@ -56,10 +58,9 @@ impl AppInner {
                 "[runner] no free request slot within {}s; answering 503",
                 ADMISSION_WAIT.as_secs()
             );
-            let mut busy = host_error(
-                ErrorCode::ServiceUnavailable,
+            let mut busy = text(
+                http::StatusCode::SERVICE_UNAVAILABLE,
                 "The server is busy; retry shortly",
-                "runner",
             );
             busy.headers_mut().insert(
                 http::header::RETRY_AFTER,
@@ -82,33 +83,14 @@ impl AppInner {
                 let info = serde_json::json!({ "name": self.name, "version": self.version });
                 ("application/json", Bytes::from(info.to_string()))
             }
-            _ => return Some(host_error(ErrorCode::NotFound, "Route not found", "runner")),
+            _ => return Some(bare(http::StatusCode::NOT_FOUND)),
         };
-        let mut response = http::Response::new(
-            Full::new(body)
-                .map_err(|never| match never {})
-                .boxed_unsync(),
-        );
+        let mut response = http::Response::new(full(body));
         response.headers_mut().insert(
             http::header::CONTENT_TYPE,
             http::HeaderValue::from_static(content_type),
         );
         Some(response)
-    }
-
-    /// Serves a request one component sent to `http://<id>.spin.internal`.
-    pub async fn dispatch_internal(
-        self: Arc<Self>,
-        target: usize,
-        request: http::Request<WasiBody>,
-        admission: Admission,
-    ) -> http::Response<WasiBody> {
-        let info = RouteInfo {
-            route: "/...".to_string(),
-            path_info: request.uri().path().to_string(),
-            client_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        };
-        self.dispatch(target, info, request, admission).await
     }
 
     async fn dispatch(
@@ -118,17 +100,25 @@ impl AppInner {
         mut request: http::Request<WasiBody>,
         admission: Admission,
     ) -> http::Response<WasiBody> {
+        self.calls.count(HostCall::Instance);
         let component = &self.components[target];
-        let id = component.id.clone();
-        set_spin_headers(&mut request, &info, &id);
+        let id = component.id().to_string();
+        set_spin_headers(&mut request, &info);
         let wasi = WasiCtx::builder()
             .stdout(OutputFile::new(clone_file(&component.stdout)))
             .stderr(OutputFile::new(clone_file(&component.stderr)))
             .build();
         let pre = component.pre.clone();
+        let chained: Arc<dyn ChainedRequests> = Arc::new(Chaining(self.clone()));
         let mut store = Store::new(
             &self.engine,
-            RequestState::new(self.clone(), target, wasi, admission),
+            RequestState::new(
+                &component.grants,
+                wasi,
+                chained,
+                admission,
+                self.calls.clone(),
+            ),
         );
         let started = std::time::Instant::now();
         let limit = self.request_timeout;
@@ -150,7 +140,7 @@ impl AppInner {
             Ok(pair) => pair,
             Err(error) => {
                 eprintln!("[runner] {id}: cannot prepare request: {error:#}");
-                return host_error(ErrorCode::BadRequest, "Malformed request", &id);
+                return bare(http::StatusCode::BAD_REQUEST);
             }
         };
         // The guest may keep running after it sends its response (e.g. to deliver events),
@@ -177,7 +167,7 @@ impl AppInner {
             Ok(Ok(response)) => response,
             Ok(Err(code)) => {
                 eprintln!("[runner] {id}: component answered with error {code:?}");
-                host_error(ErrorCode::InternalError, "An internal error occurred", &id)
+                bare(http::StatusCode::INTERNAL_SERVER_ERROR)
             }
             Err(_) => {
                 match task.await {
@@ -187,9 +177,35 @@ impl AppInner {
                     Ok(Err(error)) => eprintln!("[runner] {task_id}: component trapped: {error:?}"),
                     Err(error) => eprintln!("[runner] {task_id}: component task failed: {error}"),
                 }
-                host_error(ErrorCode::InternalError, "An internal error occurred", &id)
+                bare(http::StatusCode::INTERNAL_SERVER_ERROR)
             }
         }
+    }
+}
+
+/// Local service chaining: a request one component sends to `http://<id>.spin.internal`,
+/// served in-process as Spin does, whatever the target's own route (private or public): the
+/// whole path is its path info, and its client address is `0.0.0.0:0`.
+struct Chaining(Arc<AppInner>);
+
+impl ChainedRequests for Chaining {
+    fn send(
+        &self,
+        component: &str,
+        request: http::Request<WasiBody>,
+        admission: Admission,
+    ) -> BoxFuture<'static, Option<http::Response<WasiBody>>> {
+        let target = self.0.component_index(component);
+        let app = self.0.clone();
+        Box::pin(async move {
+            let target = target?;
+            let info = RouteInfo {
+                route: "/...".to_string(),
+                path_info: request.uri().path().to_string(),
+                client_addr: "0.0.0.0:0".to_string(),
+            };
+            Some(app.dispatch(target, info, request, admission).await)
+        })
     }
 }
 
@@ -203,7 +219,10 @@ fn clone_file(file: &File) -> File {
     })
 }
 
-fn set_spin_headers(request: &mut http::Request<WasiBody>, info: &RouteInfo, component: &str) {
+/// Adds Spin's `spin-*` headers the way Spin does: after whatever the client sent, so a
+/// client-sent `spin-client-addr` is the first value and the runtime's the last (a component
+/// must read the last one).
+fn set_spin_headers(request: &mut http::Request<WasiBody>, info: &RouteInfo) {
     let full_url = {
         let uri = request.uri();
         let host = request
@@ -212,21 +231,12 @@ fn set_spin_headers(request: &mut http::Request<WasiBody>, info: &RouteInfo, com
             .and_then(|h| h.to_str().ok())
             .map(str::to_string)
             .or_else(|| uri.authority().map(|a| a.to_string()))
-            .unwrap_or_else(|| format!("{component}{INTERNAL_HOST_SUFFIX}"));
+            .unwrap_or_else(|| "localhost".to_string());
         let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
         format!("http://{host}{path_and_query}")
     };
     let component_route = info.route.trim_end_matches("/...").to_string();
     let headers = request.headers_mut();
-    // A client must not be able to forge what the runtime tells the component.
-    let forged: Vec<_> = headers
-        .keys()
-        .filter(|name| name.as_str().starts_with("spin-"))
-        .cloned()
-        .collect();
-    for name in forged {
-        headers.remove(name);
-    }
     let pairs = [
         ("spin-full-url", full_url),
         ("spin-path-info", info.path_info.clone()),
@@ -234,38 +244,36 @@ fn set_spin_headers(request: &mut http::Request<WasiBody>, info: &RouteInfo, com
         ("spin-raw-component-route", info.route.clone()),
         ("spin-component-route", component_route),
         ("spin-base-path", "/".to_string()),
-        ("spin-client-addr", info.client_addr.to_string()),
+        ("spin-client-addr", info.client_addr.clone()),
     ];
     for (name, value) in pairs {
         if let Ok(value) = http::HeaderValue::from_str(&value) {
-            headers.insert(name, value);
+            headers.append(name, value);
         }
     }
 }
 
-/// A runner-made response in the app's envelope shape (the component never got to answer).
-pub fn host_error(code: ErrorCode, message: &str, service: &str) -> http::Response<WasiBody> {
-    let now = envelope::now_millis();
-    let meta = envelope::Meta {
-        request_id: uuid::Uuid::new_v4().to_string(),
-        timestamp: envelope::rfc3339_from_millis(now),
-        execution_time: 0,
-        service: service.to_string(),
-        environment: None,
-        version: None,
-        pagination: None,
-    };
-    let body = envelope::to_json(&envelope::failure(code, message, meta));
-    let mut response = http::Response::new(
-        Full::new(Bytes::from(body))
-            .map_err(|never| match never {})
-            .boxed_unsync(),
-    );
-    *response.status_mut() = http::StatusCode::from_u16(code.status())
-        .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+fn full(body: Bytes) -> WasiBody {
+    Full::new(body)
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// A status with an empty body: what Spin answers when there is no route (404), or when a
+/// component traps or gives no response (500).
+pub fn bare(status: http::StatusCode) -> http::Response<WasiBody> {
+    let mut response = http::Response::new(full(Bytes::new()));
+    *response.status_mut() = status;
+    response
+}
+
+/// A plain-text answer of the runner's own (limits Spin does not have).
+pub fn text(status: http::StatusCode, message: &'static str) -> http::Response<WasiBody> {
+    let mut response = http::Response::new(full(Bytes::from_static(message.as_bytes())));
+    *response.status_mut() = status;
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
+        http::HeaderValue::from_static("text/plain"),
     );
     response
 }

@@ -156,16 +156,21 @@ pub fn resolve(base: &Path, relative: &str) -> PathBuf {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    const MINIMAL: &str = r#"
+    /// A small app for tests: a public `front` that calls a private `back` by service
+    /// chaining, variables it uses (one secret) and one nothing uses.
+    pub(crate) const APP: &str = r#"
 spin_manifest_version = 2
 [application]
-name = "demo"
+name = "shop"
+version = "1.0.0"
 [variables]
 secret = { required = true, secret = true }
 level = { default = "info" }
+back_url = { default = "http://back.spin.internal" }
+unused = { default = "x" }
 [[trigger.http]]
 route = "/..."
 component = "front"
@@ -173,15 +178,23 @@ component = "front"
 route = { private = true }
 component = "back"
 [component.front]
-source = "front.wasm"
+source = "target/front.wasm"
+allowed_outbound_hosts = ["{{ back_url }}"]
+[component.front.variables]
+secret = "{{ secret }}"
+back_url = "{{ back_url }}"
+[component.front.build]
+command = "cargo build -p front"
 [component.back]
-source = "back.wasm"
+source = "target/back.wasm"
 sqlite_databases = ["data"]
+[component.back.variables]
+level = "{{ level }}"
 "#;
 
     #[test]
     fn parses_public_and_private_routes() {
-        let manifest = Manifest::parse(MINIMAL).expect("valid manifest");
+        let manifest = Manifest::parse(APP).expect("valid manifest");
         assert_eq!(manifest.trigger.http.len(), 2);
         assert_eq!(
             manifest.trigger.http[0].route,
@@ -196,13 +209,13 @@ sqlite_databases = ["data"]
 
     #[test]
     fn rejects_trigger_for_unknown_component() {
-        let text = MINIMAL.replace("component = \"back\"", "component = \"nowhere\"");
+        let text = APP.replace("component = \"back\"", "component = \"nowhere\"");
         assert!(Manifest::parse(&text).is_err());
     }
 
     #[test]
     fn rejects_variable_both_required_and_defaulted() {
-        let text = MINIMAL.replace(
+        let text = APP.replace(
             "secret = { required = true, secret = true }",
             "secret = { required = true, default = \"x\" }",
         );

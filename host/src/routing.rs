@@ -120,59 +120,49 @@ mod tests {
 
     fn table() -> RouteTable<&'static str> {
         let mut table = RouteTable::default();
+        for (route, target) in [
+            ("/...", "root"),
+            ("/api/...", "api"),
+            ("/api/users/...", "users"),
+            ("/api/exact", "exact"),
+        ] {
+            table
+                .add(Route::parse(route).expect("valid"), target)
+                .expect("unique");
+        }
         table
-            .add(
-                Route::parse("/...").unwrap_or_else(|e| panic!("{e}")),
-                "root",
-            )
-            .ok();
-        table
-            .add(
-                Route::parse("/api/...").unwrap_or_else(|e| panic!("{e}")),
-                "api",
-            )
-            .ok();
-        table
-            .add(
-                Route::parse("/api/users/...").unwrap_or_else(|e| panic!("{e}")),
-                "users",
-            )
-            .ok();
-        table
-            .add(
-                Route::parse("/api/exact").unwrap_or_else(|e| panic!("{e}")),
-                "exact",
-            )
-            .ok();
-        table
+    }
+
+    /// Where the test table sends `path`: the target, and the path after the route's prefix.
+    fn routed(path: &str) -> Option<(&'static str, String)> {
+        table()
+            .find(path)
+            .map(|found| (*found.target, found.path_info))
+    }
+
+    fn target(path: &str) -> Option<&'static str> {
+        routed(path).map(|(target, _)| target)
     }
 
     #[test]
     fn exact_route_beats_any_wildcard() {
-        let table = table();
-        let found = table.find("/api/exact").expect("matches");
-        assert_eq!(*found.target, "exact");
-        assert_eq!(found.path_info, "");
+        assert_eq!(routed("/api/exact"), Some(("exact", String::new())));
     }
 
     #[test]
     fn longest_wildcard_prefix_wins() {
-        let table = table();
-        let found = table.find("/api/users/register").expect("matches");
-        assert_eq!(*found.target, "users");
-        assert_eq!(found.path_info, "/register");
-        assert_eq!(*table.find("/api/products").expect("matches").target, "api");
-        assert_eq!(*table.find("/health").expect("matches").target, "root");
+        assert_eq!(
+            routed("/api/users/register"),
+            Some(("users", "/register".into()))
+        );
+        assert_eq!(target("/api/products"), Some("api"));
+        assert_eq!(target("/health"), Some("root"));
     }
 
     #[test]
     fn prefix_matches_whole_segments_only() {
-        let table = table();
-        assert_eq!(
-            *table.find("/apix").expect("root catches it").target,
-            "root"
-        );
-        assert_eq!(*table.find("/api").expect("bare prefix").target, "api");
+        assert_eq!(target("/apix"), Some("root"));
+        assert_eq!(target("/api"), Some("api"));
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //!
 //! Relative paths resolve as Spin resolves them: a SQLite `path` against the working
 //! directory of the process, a key-value `path` against the runtime config file's directory.
+//! SQLite databases are `type = "spin"` files; key-value stores are `type = "spin"` files or
+//! `type = "redis"` servers (`url = "redis://host:port[/db]"`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -24,6 +26,17 @@ struct StoreEntry {
     kind: String,
     #[serde(default)]
     path: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
+}
+
+/// Where one key-value store lives.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum KeyValueLocation {
+    /// A SQLite file in Spin's layout (`type = "spin"`).
+    File(PathBuf),
+    /// A Redis server (`type = "redis"`).
+    Redis(String),
 }
 
 /// Resolved storage locations.
@@ -31,7 +44,7 @@ struct StoreEntry {
 pub struct StorageLayout {
     state_dir: PathBuf,
     sqlite: HashMap<String, PathBuf>,
-    key_value: HashMap<String, PathBuf>,
+    key_value: HashMap<String, KeyValueLocation>,
 }
 
 impl StorageLayout {
@@ -50,32 +63,38 @@ impl StorageLayout {
             .with_context(|| format!("invalid runtime config {}", config_path.display()))?;
         let config_dir = config_path.parent().unwrap_or(Path::new("."));
         let working_dir = std::env::current_dir().context("no current directory")?;
-        for (table, entries, target, base) in [
-            (
-                "sqlite_database",
-                file.sqlite_database,
-                &mut layout.sqlite,
-                working_dir.as_path(),
-            ),
-            (
-                "key_value_store",
-                file.key_value_store,
-                &mut layout.key_value,
-                config_dir,
-            ),
-        ] {
-            for (label, entry) in entries {
-                if entry.kind != "spin" {
-                    bail!(
-                        "[{table}.{label}]: type `{}` is not supported by this runner (only `spin`)",
-                        entry.kind
-                    );
-                }
-                let path = entry
-                    .path
-                    .with_context(|| format!("[{table}.{label}] needs a `path`"))?;
-                target.insert(label, crate::manifest::resolve(base, &path));
+        for (label, entry) in file.sqlite_database {
+            if entry.kind != "spin" {
+                bail!(
+                    "[sqlite_database.{label}]: type `{}` is not supported by this runner (only `spin`)",
+                    entry.kind
+                );
             }
+            let path = entry
+                .path
+                .with_context(|| format!("[sqlite_database.{label}] needs a `path`"))?;
+            layout
+                .sqlite
+                .insert(label, crate::manifest::resolve(&working_dir, &path));
+        }
+        for (label, entry) in file.key_value_store {
+            let location = match entry.kind.as_str() {
+                "spin" => {
+                    let path = entry
+                        .path
+                        .with_context(|| format!("[key_value_store.{label}] needs a `path`"))?;
+                    KeyValueLocation::File(crate::manifest::resolve(config_dir, &path))
+                }
+                "redis" => KeyValueLocation::Redis(
+                    entry
+                        .url
+                        .with_context(|| format!("[key_value_store.{label}] needs a `url`"))?,
+                ),
+                other => bail!(
+                    "[key_value_store.{label}]: type `{other}` is not supported by this runner (`spin` or `redis`)"
+                ),
+            };
+            layout.key_value.insert(label, location);
         }
         Ok(layout)
     }
@@ -96,18 +115,31 @@ impl StorageLayout {
         })
     }
 
-    /// The file behind a key-value label: configured, or the shared `<state>/sqlite_key_value.db`.
-    pub fn key_value_path(&self, label: &str) -> PathBuf {
+    /// Where a key-value label lives: configured, or the shared `<state>/sqlite_key_value.db`.
+    pub fn key_value_location(&self, label: &str) -> KeyValueLocation {
         self.key_value
             .get(label)
             .cloned()
-            .unwrap_or_else(|| self.state_dir.join("sqlite_key_value.db"))
+            .unwrap_or_else(|| KeyValueLocation::File(self.state_dir.join("sqlite_key_value.db")))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A runtime config file holding `text`, in a directory of its own.
+    fn config_file(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("runtime-config.toml");
+        std::fs::write(&config, text).expect("write config");
+        (dir, config)
+    }
+
+    /// The layout of state directory `/state` with the runtime config `config`.
+    fn layout_with(config: &Path) -> Result<StorageLayout> {
+        StorageLayout::new(Path::new("/state"), Some(config))
+    }
 
     #[test]
     fn defaults_live_in_the_state_dir() {
@@ -118,38 +150,48 @@ mod tests {
             Path::new("/state/sqlite_db.db")
         );
         assert_eq!(
-            layout.key_value_path("default"),
-            Path::new("/state/sqlite_key_value.db")
+            layout.key_value_location("default"),
+            KeyValueLocation::File(PathBuf::from("/state/sqlite_key_value.db"))
         );
     }
 
     #[test]
     fn sqlite_paths_are_relative_to_the_working_directory_and_key_value_to_the_config() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let config = dir.path().join("runtime-config.toml");
-        std::fs::write(
-            &config,
+        let (dir, config) = config_file(
             "[sqlite_database.users]\ntype = \"spin\"\npath = \"data/u.db\"\n\
              [key_value_store.default]\ntype = \"spin\"\npath = \"data/kv.db\"\n",
-        )
-        .expect("write config");
+        );
 
-        let layout = StorageLayout::new(Path::new("/state"), Some(&config)).expect("valid");
+        let layout = layout_with(&config).expect("valid");
 
         let working_dir = std::env::current_dir().expect("working dir");
         assert_eq!(layout.sqlite_path("users"), working_dir.join("data/u.db"));
         assert_eq!(
-            layout.key_value_path("default"),
-            dir.path().join("data/kv.db")
+            layout.key_value_location("default"),
+            KeyValueLocation::File(dir.path().join("data/kv.db"))
         );
         assert_eq!(layout.sqlite_path("other"), Path::new("/state/other.db"));
     }
 
     #[test]
+    fn a_redis_key_value_store_takes_its_url() {
+        let (_dir, config) = config_file(
+            "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:6379/4\"\n",
+        );
+        let (_other, without_url) = config_file("[key_value_store.default]\ntype = \"redis\"\n");
+
+        let layout = layout_with(&config).expect("valid");
+
+        assert_eq!(
+            layout.key_value_location("default"),
+            KeyValueLocation::Redis("redis://127.0.0.1:6379/4".into())
+        );
+        assert!(layout_with(&without_url).is_err());
+    }
+
+    #[test]
     fn unsupported_store_types_are_refused() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let config = dir.path().join("rc.toml");
-        std::fs::write(&config, "[sqlite_database.users]\ntype = \"libsql\"\n").expect("write");
-        assert!(StorageLayout::new(Path::new("/state"), Some(&config)).is_err());
+        let (_dir, config) = config_file("[sqlite_database.users]\ntype = \"libsql\"\n");
+        assert!(layout_with(&config).is_err());
     }
 }

@@ -31,7 +31,8 @@ impl ProvidedValues {
         }
     }
 
-    fn lookup(&self, name: &str) -> Option<&String> {
+    /// The value given for `name`, the flag's before the environment's.
+    pub fn lookup(&self, name: &str) -> Option<&String> {
         self.explicit
             .get(name)
             .or_else(|| self.environment.get(name))
@@ -56,6 +57,29 @@ pub fn resolve_application(
         values.insert(name.clone(), value);
     }
     Ok(values)
+}
+
+/// Refuses start-up when a variable declared `secret = true` holds a value no deployment
+/// should sign with (see the `secrets` crate): too short, too uniform, an example file's
+/// placeholder, or equal to another secret. The error names the variable. An optional secret
+/// left empty is simply unset.
+pub fn check_secrets(
+    declared: &BTreeMap<String, VariableDecl>,
+    values: &HashMap<String, String>,
+) -> Result<()> {
+    let secrets = declared
+        .iter()
+        .filter(|(_, decl)| decl.secret)
+        .filter_map(|(name, decl)| {
+            let value = values.get(name).map(String::as_str).unwrap_or_default();
+            (decl.required || !value.is_empty()).then_some((name.as_str(), value))
+        });
+    secrets::check_distinct(secrets).map_err(|(name, problem)| {
+        anyhow::anyhow!(
+            "secret variable `{name}` cannot be used: {problem} (set SPIN_VARIABLE_{} to the output of `openssl rand -hex 32`)",
+            name.to_ascii_uppercase()
+        )
+    })
 }
 
 /// Expands a component variable template against the application's values.
@@ -164,6 +188,54 @@ mod tests {
         let values = resolve_application(&decls(), &provided).expect("all set");
         assert_eq!(values["jwt_secret"], "flag");
         assert_eq!(values["log_level"], "debug");
+    }
+
+    #[test]
+    fn weak_or_shared_secrets_stop_start_up_naming_the_variable() {
+        let mut declared = decls();
+        declared.insert(
+            "service_token_secret".into(),
+            VariableDecl {
+                required: true,
+                secret: true,
+                ..Default::default()
+            },
+        );
+        declared.insert(
+            "admin_bootstrap_token".into(),
+            VariableDecl {
+                default: Some(String::new()),
+                secret: true,
+                ..Default::default()
+            },
+        );
+        let strong = "5e0c8a1f9b3d7e2a6c4f8b0d1e3a5c7f9b2d4e6a8c0f1b3d5e7a9c2f4b6d8e0a";
+        let other = "a9c2f4b6d8e0a5e0c8a1f9b3d7e2a6c4f8b0d1e3a5c7f9b2d4e6a8c0f1b3d5e7";
+        let values = |jwt: &str, service: &str, bootstrap: &str| {
+            HashMap::from([
+                ("jwt_secret".to_string(), jwt.to_string()),
+                ("service_token_secret".to_string(), service.to_string()),
+                ("admin_bootstrap_token".to_string(), bootstrap.to_string()),
+                ("log_level".to_string(), "x".to_string()),
+            ])
+        };
+
+        assert!(check_secrets(&declared, &values(strong, other, "")).is_ok());
+        for (jwt, service, bootstrap, named) in [
+            ("too-short", other, "", "jwt_secret"),
+            (strong, strong, "", "service_token_secret"),
+            (
+                strong,
+                "replace-with-openssl-rand-hex-32",
+                "",
+                "service_token_secret",
+            ),
+            (strong, other, "short", "admin_bootstrap_token"),
+        ] {
+            let error =
+                check_secrets(&declared, &values(jwt, service, bootstrap)).expect_err("refused");
+            assert!(error.to_string().contains(named), "{error}");
+        }
     }
 
     #[test]

@@ -1,8 +1,10 @@
-//! The `storefront-runner` binary itself: it serves a manifest and stops cleanly on SIGTERM.
+//! The `storefront-runner` binary itself: `up` (with and without `--dev`), `build` and the
+//! start-up checks, from the command line as a user runs them.
 
 use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// Builds the probe component into the harness's target directory (its own: the `cargo test`
@@ -54,16 +56,16 @@ fn get(address: &str, path: &str) -> String {
     answer
 }
 
-#[test]
-fn serves_the_manifest_and_stops_cleanly_on_sigterm() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let manifest = manifest(dir.path(), "");
+/// Starts `up` on a free port and returns the process and the address it serves.
+fn serve(manifest: &Path, state_dir: &Path, extra: &[&str]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_storefront-runner"))
         .args(["up", "--listen", "127.0.0.1:0", "--from"])
-        .arg(&manifest)
+        .arg(manifest)
         .arg("--state-dir")
-        .arg(dir.path().join("state"))
+        .arg(state_dir)
+        .args(extra)
         .stdout(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .expect("runner starts");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
@@ -72,10 +74,13 @@ fn serves_the_manifest_and_stops_cleanly_on_sigterm() {
         .strip_prefix("Serving http://")
         .expect("`Serving http://…` first")
         .to_string();
+    // Keep reading: a closed pipe would fail the runner's later lines.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, address)
+}
 
-    let answer = get(&address, "/anything");
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-
+/// Sends SIGTERM and returns how the runner exited.
+fn stop(mut child: Child) -> ExitStatus {
     let pid = child.id().to_string();
     assert!(
         Command::new("kill")
@@ -85,17 +90,58 @@ fn serves_the_manifest_and_stops_cleanly_on_sigterm() {
             .success()
     );
     let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
+    loop {
         if let Some(status) = child.try_wait().expect("wait") {
-            break status;
+            return status;
         }
         assert!(
             Instant::now() < deadline,
             "runner did not stop after SIGTERM"
         );
         std::thread::sleep(Duration::from_millis(50));
-    };
+    }
+}
+
+#[test]
+fn serves_the_manifest_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let manifest = manifest(dir.path(), "");
+    let (child, address) = serve(&manifest, &dir.path().join("state"), &[]);
+
+    let answer = get(&address, "/anything");
+
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let status = stop(child);
     assert!(status.success(), "clean exit after SIGTERM: {status}");
+}
+
+#[test]
+fn dev_mode_generates_a_missing_secret_once_and_keeps_it_private() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let manifest = manifest(dir.path(), "api_key = { required = true, secret = true }");
+    let state = dir.path().join("state");
+    let secrets_file = state.join("dev-secrets.toml");
+
+    let (first, address) = serve(&manifest, &state, &["--dev"]);
+    let answer = get(&address, "/anything");
+    stop(first);
+    let generated = std::fs::read_to_string(&secrets_file).expect("secrets kept");
+    let (second, _) = serve(&manifest, &state, &["--dev"]);
+    stop(second);
+
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let value: toml::Table = toml::from_str(&generated).expect("a TOML table");
+    let api_key = value["api_key"].as_str().expect("api_key generated");
+    assert_eq!(api_key.len(), 64, "32 random bytes, hex");
+    assert_eq!(
+        std::fs::read_to_string(&secrets_file).expect("kept"),
+        generated
+    );
+    let mode = std::fs::metadata(&secrets_file)
+        .expect("metadata")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "readable by its owner only: {mode:o}");
 }
 
 #[test]
@@ -115,4 +161,67 @@ fn a_missing_required_variable_fails_start_up_naming_it() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("api_key"), "{stderr}");
+}
+
+fn app_with_build_command(dir: &Path) -> PathBuf {
+    let app = dir.join("app");
+    std::fs::create_dir_all(&app).expect("app dir");
+    std::fs::write(
+        app.join("spin.toml"),
+        "spin_manifest_version = 2\n[application]\nname = \"a\"\n\
+         [[trigger.http]]\nroute = \"/...\"\ncomponent = \"c\"\n\
+         [component.c]\nsource = \"c.wasm\"\n[component.c.build]\ncommand = \"pwd > built-here.txt\"\n",
+    )
+    .expect("write manifest");
+    app
+}
+
+/// Where the build command of [`app_with_build_command`] ran.
+fn built_in(app: &Path) -> PathBuf {
+    let recorded = std::fs::read_to_string(app.join("built-here.txt")).expect("the build ran");
+    std::fs::canonicalize(recorded.trim()).expect("canonical")
+}
+
+/// Runs `storefront-runner build` with `args` from the directory `from`; it must succeed.
+fn build(args: &[&str], from: &Path) {
+    let output = Command::new(env!("CARGO_BIN_EXE_storefront-runner"))
+        .arg("build")
+        .args(args)
+        .current_dir(from)
+        .output()
+        .expect("runner runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn build_with_the_default_manifest_runs_in_the_app_directory() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let app = app_with_build_command(dir.path());
+
+    build(&[], &app);
+
+    assert_eq!(
+        built_in(&app),
+        std::fs::canonicalize(&app).expect("canonical")
+    );
+}
+
+#[test]
+fn build_with_a_relative_manifest_from_another_directory_runs_in_the_app_directory() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let app = app_with_build_command(dir.path());
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).expect("other dir");
+
+    build(&["--from", "../app/spin.toml"], &elsewhere);
+
+    assert_eq!(
+        built_in(&app),
+        std::fs::canonicalize(&app).expect("canonical")
+    );
+    assert!(!elsewhere.join("built-here.txt").exists());
 }

@@ -8,7 +8,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use anyhow::{Context, Result, bail};
 
 /// The SQLite labels of `spin.toml` (and Spin's `default`).
-pub const SQLITE_LABELS: [&str; 5] = ["users", "products", "orders", "notifications", "default"];
+pub const SQLITE_LABELS: [&str; 6] = [
+    "users",
+    "products",
+    "orders",
+    "notifications",
+    "edge",
+    "default",
+];
 
 /// The host that serves the app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,12 +29,27 @@ pub enum HostKind {
 impl HostKind {
     /// `STOREFRONT_E2E_HOST`: `runner` (default) or `spin`.
     pub fn from_env() -> Self {
-        match std::env::var("STOREFRONT_E2E_HOST").as_deref() {
-            Ok("spin") => Self::Spin,
-            Ok("runner") | Err(_) => Self::Runner,
-            Ok(other) => panic!("STOREFRONT_E2E_HOST must be `runner` or `spin`, not `{other}`"),
-        }
+        choice_from_env(
+            "STOREFRONT_E2E_HOST",
+            &[("runner", Self::Runner), ("spin", Self::Spin)],
+        )
     }
+}
+
+/// The value the environment variable `name` spells among `choices`: the first choice when
+/// it is unset, a panic naming the choices when it spells none of them.
+pub(crate) fn choice_from_env<T: Copy>(name: &str, choices: &[(&str, T)]) -> T {
+    let Ok(spelled) = std::env::var(name) else {
+        return choices[0].1;
+    };
+    choices
+        .iter()
+        .find(|(spelling, _)| *spelling == spelled)
+        .map(|(_, value)| *value)
+        .unwrap_or_else(|| {
+            let spellings: Vec<String> = choices.iter().map(|(s, _)| format!("`{s}`")).collect();
+            panic!("{name} must be {}, not `{spelled}`", spellings.join(" or "))
+        })
 }
 
 /// Where the SQLite databases and the key-value store live.
@@ -47,13 +69,10 @@ const RUNTIME_CONFIG: &str = "runtime-config.toml";
 impl Storage {
     /// `STOREFRONT_E2E_SQLITE` (`per-label` or `one-file`) and `STOREFRONT_E2E_REDIS_URL`.
     pub fn from_env() -> Self {
-        let one_database_file = match std::env::var("STOREFRONT_E2E_SQLITE").as_deref() {
-            Ok("one-file") => true,
-            Ok("per-label") | Err(_) => false,
-            Ok(other) => {
-                panic!("STOREFRONT_E2E_SQLITE must be `per-label` or `one-file`, not `{other}`")
-            }
-        };
+        let one_database_file = choice_from_env(
+            "STOREFRONT_E2E_SQLITE",
+            &[("per-label", false), ("one-file", true)],
+        );
         let redis = std::env::var("STOREFRONT_E2E_REDIS_URL")
             .ok()
             .filter(|url| !url.is_empty());
@@ -122,21 +141,6 @@ impl Storage {
                     .query_map([], |row| row.get::<_, String>(0))?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
                 Ok(keys)
-            }
-        }
-    }
-
-    /// Writes `key` into the app's key-value store `default`, as a component would.
-    pub fn key_value_set(&self, state: &Path, key: &str, value: &str) -> Result<()> {
-        match self.redis_url(state)? {
-            Some(url) => redis_command(&url, &["SET", key, value]).map(drop),
-            None => {
-                let connection = open_outside(&state.join("sqlite_key_value.db"))?;
-                connection.execute(
-                    "INSERT OR REPLACE INTO spin_key_value (store, key, value) VALUES ('default', ?1, ?2)",
-                    (key, value.as_bytes()),
-                )?;
-                Ok(())
             }
         }
     }

@@ -1,54 +1,33 @@
-//! The API gateway: the app's only public component.
+//! The API gateway: what only a component that sees every service can do.
 //!
-//! It answers `GET /health` by checking every service concurrently, serves the OpenAPI
-//! document at `GET /api/openapi.json`, rate-limits per client address and per user
-//! (`limits`), and answers CORS preflights (`cors`). Requests under `/api/`
-//! are routed by the table in `table` to the private services over local service chaining,
-//! after the caller's token is checked against the route's access rule.
+//! - `GET /health`: every service checked concurrently, each bounded by
+//!   `upstream_timeout_ms`; the answer is kept in key-value for `health_cache_ms` so that
+//!   probes arriving together cost one round of checks (`health`).
+//! - `GET /api/openapi.json`: the OpenAPI document.
+//! - `GET /api/admin/dead-letters` and `POST /api/admin/dead-letters/{id}/retry`: every
+//!   producer's dead letters, for admins (`dead_letters`).
+//! - Everything else: when the services are deployed as apps of their own, the request is
+//!   forwarded unchanged to the service whose public path it is under, at the base URL its
+//!   variable gives (`proxy`); otherwise 404. In the one-app layout Spin routes those paths
+//!   straight to their services, so this component never sees them.
 
-mod cors;
+mod dead_letters;
 mod handlers;
-mod limits;
+mod health;
 mod proxy;
-mod table;
-mod upstreams;
 
-use response_handler::{Routes, ServiceConfig};
+use http_service::{Jobs, Routes};
+use platform::Service;
 
-/// How this component describes itself in envelopes, headers and logs.
-pub static SERVICE: ServiceConfig = ServiceConfig {
-    name: "api-gateway",
-    version: env!("CARGO_PKG_VERSION"),
-    headers: &[(
-        "x-gateway",
-        concat!("storefront-gateway/", env!("CARGO_PKG_VERSION")),
-    )],
-    identify: false,
-    parse_json_bodies: false,
-    before: Some(limits::enforce),
-    decorate: Some(cors::decorate),
-};
+http_service::component!(Service::Gateway, routes, Jobs::new);
 
-/// Every route of this component, in one table.
+/// Every route of this component, in one table; what no route names is forwarded (in split
+/// deployments) or a 404.
 pub fn routes() -> Routes {
-    let routes = Routes::new()
-        .get("/health", handlers::health)
-        .get("/api/openapi.json", handlers::openapi);
-    let routes = table::ROUTES.iter().fold(routes, |routes, route| {
-        let route = *route;
-        routes.route(route.method, route.public, move |ctx| {
-            proxy::forward(route, ctx)
-        })
-    });
-    let mut patterns: Vec<&'static str> = vec!["/health", "/api/openapi.json"];
-    for route in table::ROUTES {
-        if !patterns.contains(&route.public) {
-            patterns.push(route.public);
-        }
-    }
-    patterns.into_iter().fold(routes, |routes, pattern| {
-        routes.route("OPTIONS", pattern, move |ctx| cors::preflight(pattern, ctx))
-    })
+    Routes::new()
+        .get("/health", health::health)
+        .get("/api/openapi.json", handlers::openapi)
+        .get("/api/admin/dead-letters", dead_letters::list)
+        .post("/api/admin/dead-letters/:id/retry", dead_letters::retry)
+        .fallback(proxy::forward)
 }
-
-response_handler::spin_entry!(crate::SERVICE, crate::routes);

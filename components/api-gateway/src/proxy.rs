@@ -1,15 +1,21 @@
-//! Forwarding a public request to its service.
+//! Forwarding a public request to its service when the services are apps of their own.
+//!
+//! The path, query, method, body and the client's headers go through unchanged, but for
+//! headers that describe one connection or that only the app may set: a client's
+//! `X-Forwarded-For`/`Forwarded`/`X-Real-IP` (the gateway names the client itself),
+//! `X-User-*`, `spin-*` and any service token. The call is signed with the gateway's service
+//! token, which is what lets the service trust the `X-Forwarded-For` it carries (for its rate
+//! limits); the service checks everything else itself, exactly as when Spin routes the path
+//! to it directly.
 
 use std::rc::Rc;
 
-use response_handler::{ApiError, ApiResult, Reply, RequestContext};
-use service_client::upstream_timeout;
+use http_service::{ApiError, ApiResult, Reply, RequestContext};
+use platform::Service;
+use serde_json::json;
+use service_client::{ServiceClient, upstream_timeout};
 
-use crate::table::{Access, GatewayRoute, fill_path};
-
-/// Headers that describe one connection, not the request, and never cross the gateway;
-/// `x-user-*` would let a client claim an identity, a client's `x-forwarded-for` a different
-/// address (the gateway sets its own), and a service token is for calls between services.
+/// Headers of the request that never cross the gateway.
 fn forwardable(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
     !matches!(
@@ -34,35 +40,31 @@ fn forwardable(name: &str) -> bool {
         && !name.starts_with("spin-")
 }
 
-/// Headers of the service's answer that the client should see.
-const RELAYED_RESPONSE_HEADERS: [&str; 6] = [
-    "x-service",
-    "x-version",
-    "allow",
-    "retry-after",
-    "location",
-    "idempotent-replayed",
-];
+/// Headers of the service's answer that the gateway sets itself (or the transport does).
+fn relayed(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    !matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "transfer-encoding"
+            | "content-length"
+            | "content-type"
+            | "x-request-id"
+            | "x-response-time"
+            | "x-gateway"
+    )
+}
 
-/// Checks access, rewrites the path and relays the service's status and envelope.
-pub async fn forward(route: GatewayRoute, ctx: Rc<RequestContext>) -> ApiResult {
-    match route.access {
-        Access::Anyone => {}
-        Access::User => {
-            ctx.identity()?;
-        }
-        Access::Admin => {
-            ctx.admin()?;
-        }
-    }
-    // Route parameters are never empty (empty path segments do not match one).
-    let path = fill_path(route.upstream_path, |name| {
-        Some(ctx.param(name).to_string()).filter(|value| !value.is_empty())
-    })
-    .ok_or_else(|| ApiError::internal(format!("route {} lacks a parameter", route.public)))?;
+/// Sends the request to the service that owns its path, and relays the answer.
+pub async fn forward(ctx: Rc<RequestContext>) -> ApiResult {
+    let Some(service) = Service::owning(ctx.path()) else {
+        return Err(ApiError::not_found("Route not found")
+            .with_details(json!({ "method": ctx.method().to_string(), "path": ctx.path() })));
+    };
     let path_and_query = match ctx.raw_query() {
-        Some(query) if !query.is_empty() => format!("{path}?{query}"),
-        _ => path,
+        Some(query) if !query.is_empty() => format!("{}?{query}", ctx.path()),
+        _ => ctx.path().to_string(),
     };
     let mut headers: Vec<(String, Vec<u8>)> = ctx
         .headers()
@@ -70,24 +72,25 @@ pub async fn forward(route: GatewayRoute, ctx: Rc<RequestContext>) -> ApiResult 
         .filter(|(name, _)| forwardable(name))
         .cloned()
         .collect();
-    if let Some(client) = ctx.header("spin-client-addr") {
-        let ip = client
-            .parse::<std::net::SocketAddr>()
-            .map_or_else(|_| client.to_string(), |socket| socket.ip().to_string());
-        headers.push(("x-forwarded-for".into(), ip.into_bytes()));
+    if let Some(client) = ctx.client_address() {
+        headers.push(("x-forwarded-for".into(), client.to_string().into_bytes()));
     }
-    let body = ctx.body();
-    let body = (!body.is_empty()).then(|| body.to_vec());
-    let upstream = route
-        .upstream
-        .client(upstream_timeout())
-        .send(&ctx, ctx.method().clone(), &path_and_query, &headers, body)
+    let body = (!ctx.body().is_empty()).then(|| ctx.body().to_vec());
+    // A service may itself wait on another (an order on its reservation, then on a release):
+    // the gateway waits for that whole chain, not for one call of it.
+    let chain = upstream_timeout(ctx.variables()) * 3 + std::time::Duration::from_secs(1);
+    let upstream = ServiceClient::to(service, ctx.variables(), chain)
+        .send(
+            ctx.caller(),
+            ctx.method().clone(),
+            &path_and_query,
+            &headers,
+            body,
+        )
         .await?;
     let mut reply = Reply::passthrough(upstream.status, upstream.body);
     for (name, value) in upstream.headers {
-        if RELAYED_RESPONSE_HEADERS
-            .iter()
-            .any(|relayed| name.eq_ignore_ascii_case(relayed))
+        if relayed(&name)
             && let Ok(value) = String::from_utf8(value)
         {
             reply = reply.header(&name.to_ascii_lowercase(), value);
@@ -105,11 +108,11 @@ mod tests {
         for name in [
             "X-User-Id",
             "x-user-role",
-            "X-User-Context",
             "Connection",
             "Transfer-Encoding",
             "Host",
             "spin-path-info",
+            "spin-client-addr",
             "X-Forwarded-For",
             "Forwarded",
             "X-Service-Token",
@@ -120,10 +123,31 @@ mod tests {
             "content-type",
             "idempotency-key",
             "accept",
-            "user-agent",
             "authorization",
+            "origin",
         ] {
             assert!(forwardable(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_services_own_headers_come_back_but_not_what_the_gateway_sets() {
+        for name in [
+            "x-service",
+            "allow",
+            "retry-after",
+            "x-ratelimit-limit",
+            "access-control-allow-origin",
+        ] {
+            assert!(relayed(name), "{name}");
+        }
+        for name in [
+            "x-request-id",
+            "x-gateway",
+            "content-length",
+            "Transfer-Encoding",
+        ] {
+            assert!(!relayed(name), "{name}");
         }
     }
 }

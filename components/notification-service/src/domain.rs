@@ -35,7 +35,41 @@ pub fn notification_for(payload: &EventPayload) -> Option<NewNotification> {
             ),
             data: json!({ "orderId": order.order_id, "totalAmount": order.total_amount }),
         }),
-        EventPayload::ProductCreated(_) => None,
+        EventPayload::OrderCancelled(order) => Some(NewNotification {
+            user_id: order.user_id.clone(),
+            kind: "order.cancelled",
+            title: "Order cancelled".to_string(),
+            message: format!(
+                "Your order {} was cancelled ({}); its total of {} will not be charged.",
+                order.order_id,
+                cancel_wording(&order.reason),
+                json!(order.total_amount)
+            ),
+            data: json!({
+                "orderId": order.order_id, "totalAmount": order.total_amount,
+                "status": "cancelled", "reason": order.reason,
+            }),
+        }),
+        EventPayload::OrderStatusChanged(order) => Some(NewNotification {
+            user_id: order.user_id.clone(),
+            kind: "order.status",
+            title: format!("Order {}", order.status),
+            message: format!("Your order {} is now {}.", order.order_id, order.status),
+            data: json!({
+                "orderId": order.order_id, "totalAmount": order.total_amount,
+                "status": order.status,
+            }),
+        }),
+        EventPayload::ProductCreated(_) | EventPayload::ProductUpdated(_) => None,
+    }
+}
+
+/// How a cancellation's reason reads in a message.
+fn cancel_wording(reason: &str) -> &'static str {
+    match reason {
+        "customer" => "at your request",
+        "expired" => "it was not confirmed in time",
+        _ => "by the shop",
     }
 }
 
@@ -84,6 +118,36 @@ mod tests {
         assert!(note.message.contains("ord_9"));
         assert!(note.message.contains("12.5"));
         assert_eq!(note.data, json!({"orderId": "ord_9", "totalAmount": 12.5}));
+    }
+
+    #[test]
+    fn order_moves_and_cancellations_tell_the_owner_with_the_new_status() {
+        use contracts::events::{OrderCancelled, OrderStatusChanged};
+        let shipped = notification_for(&EventPayload::OrderStatusChanged(OrderStatusChanged {
+            order_id: "ord_9".into(),
+            user_id: "u1".into(),
+            total_amount: 3.0,
+            from: "confirmed".into(),
+            status: "shipped".into(),
+        }))
+        .expect("status notification");
+        assert_eq!(
+            (shipped.user_id.as_str(), shipped.kind),
+            ("u1", "order.status")
+        );
+        assert!(shipped.message.contains("ord_9") && shipped.message.contains("shipped"));
+        assert_eq!(shipped.data["status"], "shipped");
+
+        let cancelled = notification_for(&EventPayload::OrderCancelled(OrderCancelled {
+            order_id: "ord_9".into(),
+            user_id: "u1".into(),
+            total_amount: 3.0,
+            reason: "expired".into(),
+        }))
+        .expect("cancellation notification");
+        assert_eq!(cancelled.kind, "order.cancelled");
+        assert!(cancelled.message.contains("ord_9"));
+        assert_eq!(cancelled.data["orderId"], "ord_9");
     }
 
     #[test]

@@ -1,52 +1,50 @@
 //! Notifications and processed events in SQLite (label `notifications`).
 
 use contracts::events::Event;
-use response_handler::PageRequest;
-use serde_json::Value;
-use spin_sdk::sqlite::{QueryResult, Value as Sql};
-use store::Database;
+use platform::clock;
+use store::{Database, FromRow, Listing, Page, RowView, StoreError, Value};
 
 use crate::domain::{NewNotification, Notification};
 use crate::error::Error;
 
 const COLUMNS: &str = "id, user_id, type, title, message, data, read_at, created_at";
 
-fn notifications_of(result: &QueryResult) -> Vec<Notification> {
-    result
-        .rows()
-        .filter_map(|row| {
-            let read_at = row.get::<&str>("read_at").map(str::to_string);
-            Some(Notification {
-                id: row.get::<&str>("id")?.to_string(),
-                kind: row.get::<&str>("type")?.to_string(),
-                title: row.get::<&str>("title")?.to_string(),
-                message: row.get::<&str>("message")?.to_string(),
-                data: serde_json::from_str(row.get::<&str>("data")?).unwrap_or(Value::Null),
-                read: read_at.is_some(),
-                created_at: row.get::<&str>("created_at")?.to_string(),
-                read_at,
-            })
+impl FromRow for Notification {
+    fn from_row(row: &RowView<'_>) -> Result<Self, StoreError> {
+        let read_at = row.optional_text("read_at")?;
+        Ok(Self {
+            id: row.text("id")?,
+            kind: row.text("type")?,
+            title: row.text("title")?,
+            message: row.text("message")?,
+            data: row.json("data")?,
+            read: read_at.is_some(),
+            created_at: row.text("created_at")?,
+            read_at,
         })
-        .collect()
+    }
 }
 
-/// Records an event once and creates its notification in the same transaction.
-/// `Ok(None)` when the event id was seen before (nothing changes).
+/// Records an event once and creates its notification in the same transaction (marked for
+/// the webhook when one is set). `Ok(None)` when the event id was seen before (nothing
+/// changes); `Ok(Some(None))` for an event that notifies nobody.
 pub fn accept_event(
     db: &Database,
     event: &Event,
     notification: Option<NewNotification>,
+    for_webhook: bool,
 ) -> Result<Option<Option<Notification>>, Error> {
+    let now = clock::now_rfc3339();
     db.transaction(|db| {
         let fresh = db.execute(
-            "INSERT INTO notifications_processed_events (id, type, source, occurred_at, received_at) VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (id) DO NOTHING RETURNING id",
+            "INSERT INTO notifications_processed_events (id, type, source, occurred_at, received_at)
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING id",
             &[
-                Sql::Text(event.id.clone()),
-                Sql::Text(event.event_type.clone()),
-                Sql::Text(event.source.clone()),
-                Sql::Text(event.occurred_at.clone()),
-                Sql::Text(envelope::now_rfc3339()),
+                Value::Text(event.id.clone()),
+                Value::Text(event.event_type.clone()),
+                Value::Text(event.source.clone()),
+                Value::Text(event.occurred_at.clone()),
+                Value::Text(now.clone()),
             ],
         )?;
         if fresh.rows.is_empty() {
@@ -55,23 +53,24 @@ pub fn accept_event(
         let Some(new) = notification else {
             return Ok(Some(None));
         };
-        let id = format!("ntf_{}", uuid::Uuid::new_v4().simple());
-        let created = db.execute(
+        let created = db.query_one::<Notification>(
             &format!(
-                "INSERT INTO notifications (id, user_id, type, title, message, data, read_at, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?, NULL, ?) RETURNING {COLUMNS}"
+                "INSERT INTO notifications (id, user_id, type, title, message, data, read_at,
+                                            created_at, webhook_pending)
+                 VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?) RETURNING {COLUMNS}"
             ),
             &[
-                Sql::Text(id),
-                Sql::Text(new.user_id),
-                Sql::Text(new.kind.to_string()),
-                Sql::Text(new.title),
-                Sql::Text(new.message),
-                Sql::Text(new.data.to_string()),
-                Sql::Text(envelope::now_rfc3339()),
+                Value::Text(format!("ntf_{}", uuid::Uuid::new_v4().simple())),
+                Value::Text(new.user_id),
+                Value::Text(new.kind.to_string()),
+                Value::Text(new.title),
+                Value::Text(new.message),
+                Value::Text(new.data.to_string()),
+                Value::Text(now),
+                Value::Integer(i64::from(for_webhook)),
             ],
         )?;
-        Ok(Some(notifications_of(&created).into_iter().next()))
+        Ok(Some(created))
     })
 }
 
@@ -80,36 +79,59 @@ pub fn list(
     db: &Database,
     user_id: &str,
     unread_only: bool,
-    page: PageRequest,
+    page: Page,
 ) -> Result<(Vec<Notification>, u64), Error> {
-    let filter = if unread_only {
-        "user_id = ? AND read_at IS NULL"
+    let from = if unread_only {
+        "FROM notifications WHERE user_id = ? AND read_at IS NULL"
     } else {
-        "user_id = ?"
+        "FROM notifications WHERE user_id = ?"
     };
-    db.read_transaction(|db| {
-        let total = db.execute(&format!("SELECT COUNT(*) AS total FROM notifications WHERE {filter}"), &[Sql::Text(user_id.into())])?;
-        let total = total.rows().next().and_then(|row| row.get::<i64>("total")).unwrap_or(0);
-        let rows = db.execute(
-            &format!("SELECT {COLUMNS} FROM notifications WHERE {filter} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?"),
-            &[Sql::Text(user_id.into()), Sql::Integer(i64::from(page.limit)), Sql::Integer(page.offset())],
-        )?;
-        Ok((notifications_of(&rows), u64::try_from(total).unwrap_or(0)))
-    })
+    Ok(db.page(
+        &Listing {
+            columns: COLUMNS,
+            from,
+            order_by: "created_at DESC, rowid DESC",
+            parameters: vec![Value::Text(user_id.to_string())],
+        },
+        page,
+    )?)
 }
 
 /// Marks the user's notification read (keeping the first read time).
 pub fn mark_read(db: &Database, user_id: &str, id: &str) -> Result<Notification, Error> {
-    let updated = db.execute(
+    db.query_one::<Notification>(
         &format!(
-            "UPDATE notifications SET read_at = COALESCE(read_at, ?) WHERE id = ? AND user_id = ? RETURNING {COLUMNS}"
+            "UPDATE notifications SET read_at = COALESCE(read_at, ?) WHERE id = ? AND user_id = ?
+             RETURNING {COLUMNS}"
         ),
-        &[Sql::Text(envelope::now_rfc3339()), Sql::Text(id.into()), Sql::Text(user_id.into())],
+        &[
+            Value::Text(clock::now_rfc3339()),
+            Value::Text(id.into()),
+            Value::Text(user_id.into()),
+        ],
+    )?
+    .ok_or_else(|| Error::NotificationNotFound {
+        notification_id: id.to_string(),
+    })
+}
+
+/// Notifications waiting for the webhook.
+pub const WEBHOOK_PENDING: &str = "webhook_pending = 1";
+
+/// Takes up to `limit` notifications waiting for the webhook (each is sent once, best
+/// effort) and returns them.
+pub fn claim_for_webhook(db: &Database, limit: i64) -> Result<Vec<Notification>, Error> {
+    let claimed = db.claim(
+        &store::Claim {
+            table: "notifications",
+            key: "id",
+            due: WEBHOOK_PENDING,
+            order_by: "created_at",
+            limit,
+            set: "webhook_pending = 0",
+            returning: COLUMNS,
+        },
+        &[],
     )?;
-    notifications_of(&updated)
-        .into_iter()
-        .next()
-        .ok_or_else(|| Error::NotificationNotFound {
-            notification_id: id.to_string(),
-        })
+    Ok(db.read_rows(&claimed)?)
 }

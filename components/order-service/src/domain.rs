@@ -1,12 +1,14 @@
-//! Order-service domain: the order request parsed into types, and totals in exact cents.
+//! Order-service domain: every input parsed into types (an order, a status move, a list
+//! query, an `Idempotency-Key`), totals in exact cents, and the order lifecycle: which moves
+//! between the five statuses exist.
 
 use std::collections::HashMap;
 
 use contracts::reservations::ReservedLine;
+use http_service::{ApiError, Fields, Query, json_integer};
 use money::Cents;
-use response_handler::{ApiError, Fields, json_integer};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// Entries the `items` array may have (so lines after merging duplicates, too). A longer
 /// array is refused before a single entry is read: a 1 MiB body holds tens of thousands.
@@ -156,6 +158,191 @@ impl OrderRequest {
             lines,
             shipping_address,
         })
+    }
+}
+
+/// Where an order stands. `pending` holds its stock until it is confirmed (or its hold
+/// passes); `cancelled` has given it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OrderStatus {
+    Pending,
+    Confirmed,
+    Shipped,
+    Delivered,
+    Cancelled,
+}
+
+impl OrderStatus {
+    pub const ALL: [OrderStatus; 5] = [
+        OrderStatus::Pending,
+        OrderStatus::Confirmed,
+        OrderStatus::Shipped,
+        OrderStatus::Delivered,
+        OrderStatus::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Pending => "pending",
+            OrderStatus::Confirmed => "confirmed",
+            OrderStatus::Shipped => "shipped",
+            OrderStatus::Delivered => "delivered",
+            OrderStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == text)
+    }
+
+    /// Whether the lifecycle has the move from this status to `to`: pending -> confirmed ->
+    /// shipped -> delivered, and cancelled from pending or confirmed. Nothing else.
+    pub fn can_move_to(self, to: OrderStatus) -> bool {
+        use OrderStatus::{Cancelled, Confirmed, Delivered, Pending, Shipped};
+        matches!(
+            (self, to),
+            (Pending, Confirmed)
+                | (Confirmed, Shipped)
+                | (Shipped, Delivered)
+                | (Pending | Confirmed, Cancelled)
+        )
+    }
+}
+
+impl std::fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why an order was cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CancelReason {
+    /// Its owner cancelled it.
+    Customer,
+    /// An admin cancelled it.
+    Admin,
+    /// It was not confirmed within `order_hold_minutes`.
+    Expired,
+}
+
+impl CancelReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CancelReason::Customer => "customer",
+            CancelReason::Admin => "admin",
+            CancelReason::Expired => "expired",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Customer, Self::Admin, Self::Expired]
+            .into_iter()
+            .find(|reason| reason.as_str() == text)
+    }
+}
+
+/// `PATCH /api/orders/{id}/status`: `{status}`, one of the five.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusMove {
+    pub to: OrderStatus,
+}
+
+impl StatusMove {
+    pub fn parse(body: &Value) -> Result<Self, ApiError> {
+        let mut fields = Fields::of(body)?;
+        let status = fields.required_str("status");
+        let to = fields.parsed("status", status, |raw| {
+            OrderStatus::parse(raw)
+                .ok_or("must be pending, confirmed, shipped, delivered or cancelled")
+        });
+        let (to,) = fields.complete((to,))?;
+        Ok(Self { to })
+    }
+}
+
+/// The 409 for a move the lifecycle does not have.
+pub fn refused_move(from: OrderStatus, to: OrderStatus) -> ApiError {
+    ApiError::conflict(format!("An order cannot move from {from} to {to}"))
+        .with_details(json!({ "from": from, "to": to }))
+}
+
+/// `GET /api/orders`: `all` (every user's, admins only), `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListQuery {
+    pub all: bool,
+    pub status: Option<OrderStatus>,
+}
+
+impl ListQuery {
+    pub fn parse(query: &Query) -> Result<Self, ApiError> {
+        let mut invalid = serde_json::Map::new();
+        let all = match query.raw("all") {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => {
+                invalid.insert("all".into(), json!("must be true or false"));
+                false
+            }
+        };
+        let status = match query.raw("status") {
+            None => None,
+            Some(raw) => match OrderStatus::parse(raw) {
+                Some(status) => Some(status),
+                None => {
+                    invalid.insert(
+                        "status".into(),
+                        json!("must be pending, confirmed, shipped, delivered or cancelled"),
+                    );
+                    None
+                }
+            },
+        };
+        if invalid.is_empty() {
+            Ok(Self { all, status })
+        } else {
+            Err(ApiError::validation(
+                "Invalid query parameters",
+                json!({ "invalidFields": invalid }),
+            ))
+        }
+    }
+}
+
+/// How long a pending order holds its stock unless `order_hold_minutes` says otherwise.
+pub const DEFAULT_HOLD_MINUTES: u64 = 30;
+
+/// How long a pending order holds its stock before it is cancelled as expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    Forever,
+    Minutes(u64),
+}
+
+impl Hold {
+    /// `order_hold_minutes`: `0` never expires; unset or not a number gives the default.
+    pub fn from_minutes(minutes: Option<u64>) -> Self {
+        match minutes {
+            Some(0) => Hold::Forever,
+            Some(minutes) => Hold::Minutes(minutes),
+            None => Hold::Minutes(DEFAULT_HOLD_MINUTES),
+        }
+    }
+
+    /// Orders created before this time (RFC 3339, as stored), as of `now_millis`, are past
+    /// their hold; `None` when holds never pass.
+    pub fn cutoff(self, now_millis: i64) -> Option<String> {
+        match self {
+            Hold::Forever => None,
+            Hold::Minutes(minutes) => {
+                let millis = i64::try_from(minutes.saturating_mul(60_000)).unwrap_or(i64::MAX);
+                Some(platform::clock::rfc3339_from_millis(
+                    now_millis.saturating_sub(millis),
+                ))
+            }
+        }
     }
 }
 
@@ -342,6 +529,71 @@ mod tests {
         assert_eq!(lines[0].product_name, "P1");
         assert_eq!(total.cents(), 5998);
         assert!(price_lines(&[reserved("p", i64::MAX, 2)]).is_none());
+    }
+
+    #[test]
+    fn the_lifecycle_has_exactly_its_five_moves() {
+        use OrderStatus::{Cancelled, Confirmed, Delivered, Pending, Shipped};
+        let allowed: Vec<(OrderStatus, OrderStatus)> = OrderStatus::ALL
+            .into_iter()
+            .flat_map(|from| OrderStatus::ALL.into_iter().map(move |to| (from, to)))
+            .filter(|(from, to)| from.can_move_to(*to))
+            .collect();
+        assert_eq!(
+            allowed,
+            [
+                (Pending, Confirmed),
+                (Pending, Cancelled),
+                (Confirmed, Shipped),
+                (Confirmed, Cancelled),
+                (Shipped, Delivered),
+            ]
+        );
+        assert!(!Cancelled.can_move_to(Cancelled));
+        assert!(!Shipped.can_move_to(Cancelled));
+    }
+
+    #[test]
+    fn a_move_names_one_of_the_five_statuses() {
+        assert_eq!(
+            StatusMove::parse(&json!({"status": "shipped"}))
+                .map(|m| m.to)
+                .ok(),
+            Some(OrderStatus::Shipped)
+        );
+        assert!(StatusMove::parse(&json!({"status": "Shipped"})).is_err());
+        assert!(StatusMove::parse(&json!({})).is_err());
+        let refused = refused_move(OrderStatus::Delivered, OrderStatus::Pending);
+        assert_eq!(
+            refused.details,
+            Some(json!({"from": "delivered", "to": "pending"}))
+        );
+    }
+
+    #[test]
+    fn holds_pass_after_their_minutes_and_zero_never() {
+        assert_eq!(Hold::from_minutes(None), Hold::Minutes(30));
+        assert_eq!(Hold::from_minutes(Some(0)), Hold::Forever);
+        assert_eq!(Hold::Forever.cutoff(1_000_000), None);
+        assert_eq!(
+            Hold::Minutes(1).cutoff(60_000).as_deref(),
+            Some("1970-01-01T00:00:00.000Z")
+        );
+    }
+
+    #[test]
+    fn list_queries_take_all_and_a_status() {
+        let query = ListQuery::parse(&Query::parse("all=true&status=cancelled")).expect("valid");
+        assert_eq!(
+            query,
+            ListQuery {
+                all: true,
+                status: Some(OrderStatus::Cancelled)
+            }
+        );
+        let error = ListQuery::parse(&Query::parse("all=yes&status=lost")).expect_err("invalid");
+        let invalid = error.details.expect("details")["invalidFields"].clone();
+        assert!(invalid.get("all").is_some() && invalid.get("status").is_some());
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! How this service's storage fails, and how each failure reaches the client: one `From`.
+//! How this service fails below its handlers, and how each failure reaches the client: one
+//! `From`.
 
-use response_handler::ApiError;
+use http_service::ApiError;
 use serde_json::json;
 use store::StoreError;
 
@@ -14,14 +15,22 @@ pub enum Error {
     /// not placed.
     #[error("order attempt {order_id} outlived its lease")]
     AttemptCancelled { order_id: String },
+    /// Another request took this attempt's idempotency key over (its lease had passed), so
+    /// this one may not complete it.
+    #[error("the idempotency key of attempt {order_id} was taken over")]
+    KeyTakenOver { order_id: String },
 }
 
 impl From<Error> for ApiError {
     fn from(error: Error) -> Self {
         match error {
-            Error::Store(error) => ApiError::internal(error),
+            Error::Store(error) => error.into(),
             Error::AttemptCancelled { order_id } => ApiError::service_unavailable(
                 "The order took too long and was cancelled; no stock was taken",
+            )
+            .with_details(json!({ "orderId": order_id })),
+            Error::KeyTakenOver { order_id } => ApiError::conflict(
+                "A newer request with this Idempotency-Key took it over; no order was placed",
             )
             .with_details(json!({ "orderId": order_id })),
         }

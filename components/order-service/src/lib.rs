@@ -1,31 +1,44 @@
-//! The order service: orders reserved all-or-nothing, with exact totals.
+//! The order service: orders reserved all-or-nothing with exact totals, and their lifecycle
+//! (pending -> confirmed -> shipped -> delivered, or cancelled while pending or confirmed;
+//! a pending order's hold expires after `order_hold_minutes`).
 //!
-//! The entry point and the route table; handlers live in `handlers`, parsing and
-//! totals in `domain`, SQL in `storage`, the schema in `schema`. An order is a saga: its attempt is
-//! recorded, stock is reserved through the product service's private reservation endpoint,
-//! then the order is written in one transaction with its event and the end of its attempt.
-//! Any failure after the reservation releases it; attempts left open by a crash are released
-//! by later requests once their lease has passed (see `handlers::place_order`).
+//! The entry point, its route table and its jobs; handlers live in `handlers`, the saga that
+//! spans the product service (placing, releasing, expiring) in `saga`, parsing and the
+//! lifecycle in `domain`, SQL in `storage`, the schema in `schema`.
 
 mod domain;
 mod error;
 mod handlers;
+mod saga;
 pub mod schema;
 mod storage;
 
-use response_handler::{Routes, ServiceConfig};
+use http_service::{Jobs, Prune, Routes};
+use platform::Service;
 
-/// How this component describes itself in envelopes, headers and logs.
-pub static SERVICE: ServiceConfig =
-    ServiceConfig::service("order-service", env!("CARGO_PKG_VERSION"));
+http_service::component!(Service::Orders, schema: schema::SCHEMA, routes, jobs);
 
-/// Every route of this component, in one table.
+/// Every route of this component, in one table (with a producer's health and dead letters).
 pub fn routes() -> Routes {
-    Routes::new()
-        .post("/orders", handlers::create)
-        .get("/orders", handlers::list)
-        .get("/orders/:id", handlers::get)
-        .get("/health", handlers::health)
+    producer::routes()
+        .post("/api/orders", handlers::create)
+        .get("/api/orders", handlers::list)
+        .get("/api/orders/:id", handlers::get)
+        .post("/api/orders/:id/cancel", handlers::cancel)
+        .patch("/api/orders/:id/status", handlers::move_status)
 }
 
-response_handler::spin_entry!(crate::SERVICE, crate::routes);
+/// The work after every response, in order: holds that passed are cancelled (and their stock
+/// given back), abandoned attempts released, events delivered (those just made included),
+/// old records pruned.
+pub fn jobs() -> Jobs {
+    Jobs::new()
+        .job(saga::ExpireHolds)
+        .job(saga::ReleaseIntents)
+        .job(producer::DeliverEvents)
+        .job(Prune {
+            name: "prune closed order attempts",
+            expiries: &[schema::CLOSED_INTENTS],
+        })
+        .job(saga::ForgetOldKeys)
+}

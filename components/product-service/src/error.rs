@@ -1,6 +1,7 @@
-//! How this service's storage fails, and how each failure reaches the client: one `From`.
+//! How this service fails below its handlers, and how each failure reaches the client: one
+//! `From`.
 
-use response_handler::ApiError;
+use http_service::ApiError;
 use serde_json::json;
 use store::StoreError;
 
@@ -10,7 +11,7 @@ pub enum Error {
     /// The database failed (logged; the client sees a 500 without the cause).
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// No active product has this id.
+    /// No product has this id (or, for a reservation, no active one).
     #[error("no product {product_id}")]
     ProductNotFound { product_id: String },
     /// Fewer units than asked for.
@@ -28,7 +29,7 @@ pub enum Error {
 impl From<Error> for ApiError {
     fn from(error: Error) -> Self {
         match error {
-            Error::Store(error) => ApiError::internal(error),
+            Error::Store(error) => error.into(),
             Error::ProductNotFound { product_id } => ApiError::not_found("Product not found")
                 .with_details(json!({ "productId": product_id })),
             Error::InsufficientStock {

@@ -1,15 +1,15 @@
-//! The product catalog: listing, full-text search, creation, stock and reservations.
+//! The product catalogue: listing, full-text search, management (create, change, withdraw),
+//! stock and reservations.
 //!
-//! The entry point and the route table; handlers live in `handlers`, parsing and money
-//! in `domain`, SQL in `storage`, the schema in `schema`.
+//! The entry point, its route table and its jobs; handlers live in `handlers`, parsing and
+//! money in `domain`, SQL in `storage`, the schema in `schema`.
 //!
-//! Private endpoints for the order service (not routed by the gateway; only calls with a
-//! service token from `order-service` are answered, else 401). Their messages are the types of
-//! `contracts::reservations`:
+//! Private endpoints for the order service (a service token from `order-service` only, else
+//! 401). Their messages are the types of `contracts::reservations`:
 //! - `POST /reservations` `{orderId, items: [{productId, quantity}]}`: reserves every line or
 //!   none in one transaction and answers `{orderId, status, items: [{productId, productName,
 //!   quantity, unitPriceCents}]}` (201; a replay for the same order answers 200 and changes
-//!   nothing). Unknown product: 404 with `details.productId`; short stock: 409
+//!   nothing). Unknown or inactive product: 404 with `details.productId`; short stock: 409
 //!   `INSUFFICIENT_STOCK` with `{productId, requested, available}`; an order released before:
 //!   409 `CONFLICT`.
 //! - `POST /reservations/{orderId}/release`: puts the stock back once (200 `{orderId, status:
@@ -22,22 +22,27 @@ mod handlers;
 pub mod schema;
 mod storage;
 
-use response_handler::{Routes, ServiceConfig};
+use http_service::{Jobs, Prune, Routes};
+use platform::Service;
 
-/// How this component describes itself in envelopes, headers and logs.
-pub static SERVICE: ServiceConfig =
-    ServiceConfig::service("product-service", env!("CARGO_PKG_VERSION"));
+http_service::component!(Service::Products, schema: schema::SCHEMA, routes, jobs);
 
-/// Every route of this component, in one table.
+/// Every route of this component, in one table (with a producer's health and dead letters).
 pub fn routes() -> Routes {
-    Routes::new()
-        .get("/products", handlers::list)
-        .post("/products", handlers::create)
-        .get("/products/:id", handlers::get)
-        .patch("/products/:id/stock", handlers::update_stock)
+    producer::routes()
+        .get("/api/products", handlers::list)
+        .post("/api/products", handlers::create)
+        .get("/api/products/:id", handlers::get)
+        .patch("/api/products/:id", handlers::update)
+        .patch("/api/products/:id/stock", handlers::update_stock)
         .post("/reservations", handlers::reserve)
         .post("/reservations/:orderId/release", handlers::release)
-        .get("/health", handlers::health)
 }
 
-response_handler::spin_entry!(crate::SERVICE, crate::routes);
+/// The work after every response: a producer's, and old release tombstones pruned.
+pub fn jobs() -> Jobs {
+    producer::jobs().job(Prune {
+        name: "prune release tombstones",
+        expiries: &[schema::RELEASED_RESERVATIONS],
+    })
+}

@@ -1,15 +1,16 @@
-//! The database of this service (Spin SQLite label `products`) and its migrations.
+//! The database of this service (Spin SQLite label `products`): its own track and the
+//! outbox's.
 
-use store::{Database, Expiry, Migration, Schema};
-
-use crate::error::Error;
+use store::{Expiry, Migration, Schema, Track};
 
 /// The Spin SQLite label declared in `spin.toml`.
 pub const DATABASE: &str = "products";
 
-/// Every schema version, oldest first.
-pub const MIGRATIONS: &[Migration] = &[
-    Migration {
+/// This service's own tables, oldest migration first.
+pub const TRACK: Track = Track::new(
+    DATABASE,
+    &[
+        Migration {
     version: 1,
     description: "products",
     statements: &[
@@ -29,7 +30,7 @@ pub const MIGRATIONS: &[Migration] = &[
         "CREATE INDEX products_created_at ON products (created_at DESC, id DESC)",
     ],
     },
-    Migration {
+        Migration {
         version: 2,
         description: "full-text search over name and description",
         statements: &[
@@ -51,9 +52,8 @@ pub const MIGRATIONS: &[Migration] = &[
             END",
         ],
     },
-    outbox::table_migration(3),
-    Migration {
-        version: 4,
+        Migration {
+        version: 3,
         description: "stock reservations per order",
         statements: &["CREATE TABLE reservations (
             order_id TEXT PRIMARY KEY,
@@ -63,9 +63,8 @@ pub const MIGRATIONS: &[Migration] = &[
             released_at TEXT
         )"],
     },
-    outbox::lease_migration(5),
-    Migration {
-        version: 6,
+        Migration {
+        version: 4,
         description: "newest-first index that also orders ties by rowid",
         // An index on `created_at` alone ends in the rowid, so it serves the list's
         // `ORDER BY created_at DESC, rowid DESC` as a plain backwards scan; the old
@@ -75,22 +74,26 @@ pub const MIGRATIONS: &[Migration] = &[
             "DROP INDEX products_created_at",
         ],
     },
-    outbox::namespace_migration(7),
-    Migration {
-        version: 8,
+        Migration {
+        version: 5,
         description: "reservations named after the service",
         statements: &["ALTER TABLE reservations RENAME TO products_reservations"],
     },
-    outbox::retry_migration(9),
-    outbox::dead_letter_index_migration(10),
-    outbox::delivered_index_migration(11),
-    Migration {
-        version: 12,
+        Migration {
+        version: 6,
         description: "release tombstones indexed for pruning",
         statements: &["CREATE INDEX products_reservations_released
              ON products_reservations (released_at) WHERE status = 'released'"],
     },
-];
+        Migration {
+            version: 7,
+            description: "active products indexed newest first",
+            // The public list shows active products only; this walks them in list order.
+            statements: &["CREATE INDEX products_active_newest ON products (created_at)
+                 WHERE is_active = 1"],
+        },
+    ],
+);
 
 /// Release tombstones: a release keeps its order from reserving later, which can only happen
 /// within the order service's retries (minutes), so they go after the retention period.
@@ -100,10 +103,5 @@ pub const RELEASED_RESERVATIONS: Expiry = Expiry {
     since: "released_at",
 };
 
-/// The database of this service; the migrations' numbering is checked at compile time.
-pub const SCHEMA: Schema = Schema::new(DATABASE, MIGRATIONS);
-
-/// Opens the database, migrating it on first use.
-pub fn open() -> Result<Database, Error> {
-    Ok(SCHEMA.open()?)
-}
+/// The database of this service.
+pub const SCHEMA: Schema = Schema::new(DATABASE, &[TRACK, outbox::TRACK]);

@@ -1,8 +1,10 @@
-//! User-service domain types: parsed once at the edge, valid everywhere after.
+//! User-service domain types: parsed once at the edge, valid everywhere after; and the rules
+//! that make an account an admin.
 
-use auth::email_key;
-use response_handler::clean_text;
+use auth::{Role, email_key, listed_as_admin};
+use http_service::{ApiError, Fields, clean_text};
 use serde::Serialize;
+use serde_json::Value;
 
 /// An email address in the grammar `openapi.yaml` states as a pattern (the HTML form grammar,
 /// with at least one dot in the domain): ASCII only, so no look-alike or invisible character
@@ -112,6 +114,135 @@ impl Name {
     }
 }
 
+/// `POST /api/users/register`: `{email, password, name}`.
+#[derive(Debug)]
+pub struct Registration {
+    pub email: Email,
+    pub password: Password,
+    pub name: Name,
+}
+
+impl Registration {
+    /// Every missing or invalid field at once.
+    pub fn parse(body: &Value) -> Result<Self, ApiError> {
+        let mut fields = Fields::of(body)?;
+        let email = fields.required_str("email");
+        let password = fields.required_str("password");
+        let name = fields.required_str("name");
+        let email = fields.parsed("email", email, Email::parse);
+        let password = fields.parsed("password", password, Password::parse);
+        let name = fields.parsed("name", name, Name::parse);
+        let (email, password, name) = fields.complete((email, password, name))?;
+        Ok(Self {
+            email,
+            password,
+            name,
+        })
+    }
+}
+
+/// `POST /api/users/login`: `{email, password}`, as sent (a malformed email is simply an
+/// account that does not exist, and gets the same 401).
+#[derive(Debug)]
+pub struct Login {
+    pub email: String,
+    pub password: String,
+}
+
+impl Login {
+    pub fn parse(body: &Value) -> Result<Self, ApiError> {
+        let mut fields = Fields::of(body)?;
+        let email = fields.required_str("email");
+        let password = fields.required_str("password");
+        let (email, password) = fields.complete((email, password))?;
+        Ok(Self {
+            email: email.to_string(),
+            password: password.to_string(),
+        })
+    }
+}
+
+/// What the operator's bootstrap token says about making an account admin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminClaim {
+    /// The address is not in `admin_emails`: the account is a user, whatever was sent.
+    NotListed,
+    /// Listed, and the request carries the operator's token: an admin.
+    Granted,
+    /// Listed, without the token or with a wrong one (or no token is set at all).
+    Refused,
+    /// Listed, and no token was sent where none is required (a login): the account keeps
+    /// what it has.
+    Unclaimed,
+}
+
+/// Byte strings compared in time that depends only on their lengths.
+fn same_secret(presented: &[u8], expected: &[u8]) -> bool {
+    presented.len() == expected.len()
+        && presented
+            .iter()
+            .zip(expected)
+            .fold(0u8, |difference, (a, b)| difference | (a ^ b))
+            == 0
+}
+
+/// Whether `email` becomes admin: only an address in `admin_emails`, and only with the
+/// token the operator set (`expected`; unset means nobody). `required` says whether a
+/// listed address must present it (registration) or may go without (login).
+pub fn admin_claim(
+    email: &str,
+    admin_emails: &str,
+    presented: Option<&str>,
+    expected: Option<&str>,
+    required: bool,
+) -> AdminClaim {
+    if !listed_as_admin(email, admin_emails) {
+        return AdminClaim::NotListed;
+    }
+    match (presented, expected) {
+        (None, _) if !required => AdminClaim::Unclaimed,
+        (Some(presented), Some(expected))
+            if same_secret(presented.trim().as_bytes(), expected.as_bytes()) =>
+        {
+            AdminClaim::Granted
+        }
+        _ => AdminClaim::Refused,
+    }
+}
+
+/// A stored account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    /// Confirmed as admin with the operator's token (at registration or a login).
+    pub admin_confirmed: bool,
+    pub created_at: String,
+}
+
+impl Account {
+    /// The role the rules give now: admin while confirmed and still in `admin_emails`.
+    pub fn role(&self, admin_emails: &str) -> Role {
+        if self.admin_confirmed && listed_as_admin(&self.email, admin_emails) {
+            Role::Admin
+        } else {
+            Role::User
+        }
+    }
+
+    /// The account as clients see it, with the role the rules give now.
+    pub fn view(&self, admin_emails: &str) -> User {
+        User {
+            id: self.id.clone(),
+            email: self.email.clone(),
+            name: self.name.clone(),
+            role: self.role(admin_emails),
+            created_at: self.created_at.clone(),
+        }
+    }
+}
+
 /// A user as clients see it: never the password hash.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -119,7 +250,7 @@ pub struct User {
     pub id: String,
     pub email: String,
     pub name: String,
-    pub role: String,
+    pub role: Role,
     pub created_at: String,
 }
 
@@ -196,6 +327,65 @@ mod tests {
             "addresses are ASCII, as the API document's pattern says"
         );
         assert!(Email::parse("o'neil+shop@mail.example-co.uk").is_ok());
+    }
+
+    #[test]
+    fn only_a_listed_address_with_the_operators_token_becomes_admin() {
+        let list = "owner@shop.test, admin@shop.test";
+        let token = Some("5e0c8a1f9b3d7e2a6c4f8b0d1e3a5c7f9b2d4e6a8c0f1b3d5e7a9c2f4b6d8e0a");
+
+        assert_eq!(
+            admin_claim("OWNER@SHOP.TEST", list, token, token, true),
+            AdminClaim::Granted
+        );
+        assert_eq!(
+            admin_claim("owner@shop.test", list, None, token, true),
+            AdminClaim::Refused
+        );
+        assert_eq!(
+            admin_claim("owner@shop.test", list, Some("guess"), token, true),
+            AdminClaim::Refused
+        );
+        assert_eq!(
+            admin_claim("owner@shop.test", list, token, None, true),
+            AdminClaim::Refused
+        );
+        assert_eq!(
+            admin_claim("owner@shop.test", list, None, token, false),
+            AdminClaim::Unclaimed
+        );
+        assert_eq!(
+            admin_claim("ann@shop.test", list, token, token, true),
+            AdminClaim::NotListed
+        );
+    }
+
+    #[test]
+    fn an_account_is_admin_while_confirmed_and_listed() {
+        let account = Account {
+            id: "u".into(),
+            email: "Owner@Shop.test".into(),
+            name: "O".into(),
+            admin_confirmed: true,
+            created_at: "t".into(),
+        };
+        assert_eq!(account.role("owner@shop.test"), Role::Admin);
+        assert_eq!(account.role("someone@else.test"), Role::User);
+        let unconfirmed = Account {
+            admin_confirmed: false,
+            ..account
+        };
+        assert_eq!(unconfirmed.role("owner@shop.test"), Role::User);
+    }
+
+    #[test]
+    fn registrations_report_every_problem() {
+        let error = Registration::parse(&serde_json::json!({"email": "x", "password": "short"}))
+            .expect_err("invalid");
+        let details = error.details.expect("details");
+        assert_eq!(details["missingFields"], serde_json::json!(["name"]));
+        assert!(details["invalidFields"]["email"].is_string());
+        assert!(details["invalidFields"]["password"].is_string());
     }
 
     #[test]

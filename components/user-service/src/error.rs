@@ -1,6 +1,7 @@
-//! How this service's storage fails, and how each failure reaches the client: one `From`.
+//! How this service fails below its handlers, and how each failure reaches the client: one
+//! `From`.
 
-use response_handler::ApiError;
+use http_service::ApiError;
 use serde_json::json;
 use store::StoreError;
 
@@ -18,7 +19,7 @@ pub enum Error {
 impl From<Error> for ApiError {
     fn from(error: Error) -> Self {
         match error {
-            Error::Store(error) => ApiError::internal(error),
+            Error::Store(error) => error.into(),
             Error::EmailTaken { email } => {
                 ApiError::conflict("User already exists").with_details(json!({ "email": email }))
             }

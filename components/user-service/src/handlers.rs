@@ -1,159 +1,214 @@
-//! User-service handlers: parse, call the domain and storage, answer.
+//! User-service handlers: parse, apply the rules, call storage, answer.
 
 use std::rc::Rc;
 
-use response_handler::{
-    ApiError, ApiResult, Fields, PageRequest, Reply, RequestContext, Role, pagination, token_keys,
-};
+use auth::{Identity, Session, TokenKeys, email_key};
+use http_service::{ApiError, ApiResult, Reply, RequestContext, page_from};
+use platform::Service;
+use platform::variables::names::{ADMIN_BOOTSTRAP_TOKEN, ADMIN_EMAILS, SESSION_MAX_HOURS};
 use serde_json::json;
 
-use crate::domain::{Email, Name, Password, User};
-use crate::schema;
-use crate::storage;
+use crate::domain::{Account, AdminClaim, Login, Registration, admin_claim};
+use crate::storage::{self, NewAccount};
+use crate::throttle::{self, Subjects};
 
-/// `GET /health`: healthy when the service's database answers.
-pub async fn health(ctx: Rc<RequestContext>) -> ApiResult {
-    outbox::health_reply(ctx.config.name, schema::open())
+/// The header that carries the operator's bootstrap token.
+const BOOTSTRAP_HEADER: &str = "x-admin-bootstrap-token";
+/// How long a session may be refreshed, unless `session_max_hours` says otherwise.
+const DEFAULT_SESSION_MAX_HOURS: u64 = 168;
+
+fn admin_emails(ctx: &RequestContext) -> String {
+    ctx.variables()
+        .text(ADMIN_EMAILS)
+        .map(|list| list.to_string())
+        .unwrap_or_default()
 }
 
-fn role_of(user: &User) -> Role {
-    if user.role == "admin" {
-        Role::Admin
-    } else {
-        Role::User
+/// What the request's bootstrap header says about `email` (the operator's token is read only
+/// when the address is listed).
+fn claim(ctx: &RequestContext, email: &str, required: bool) -> Result<AdminClaim, ApiError> {
+    let list = admin_emails(ctx);
+    if !auth::listed_as_admin(email, &list) {
+        return Ok(AdminClaim::NotListed);
     }
+    let expected = match ctx.variables().text(ADMIN_BOOTSTRAP_TOKEN) {
+        Some(_) => Some(ctx.variables().secret(ADMIN_BOOTSTRAP_TOKEN)?),
+        None => None,
+    };
+    Ok(admin_claim(
+        email,
+        &list,
+        ctx.header(BOOTSTRAP_HEADER),
+        expected.as_deref(),
+        required,
+    ))
 }
 
-/// The role `admin_emails` gives this address now.
-fn role_for(email: &Email) -> Role {
-    let admin_emails = spin_sdk::variables::get("admin_emails").unwrap_or_default();
-    if auth::listed_as_admin(email.normalized(), &admin_emails) {
-        Role::Admin
-    } else {
-        Role::User
-    }
+fn refused_admin() -> ApiError {
+    ApiError::forbidden("This address is reserved for an administrator")
+        .with_details(json!({ "header": "X-Admin-Bootstrap-Token" }))
 }
 
-/// `user` with the role `admin_emails` gives it now, stored when it changed: adding an address
-/// promotes and removing one demotes, at the next login, token refresh or profile read.
-fn with_current_role(db: &store::Database, user: User) -> Result<User, ApiError> {
-    let role = Email::parse(&user.email)
-        .map(|email| role_for(&email))
-        .unwrap_or(Role::User);
-    if role.as_str() == user.role {
-        return Ok(user);
-    }
-    storage::set_role(db, &user.id, role.as_str())?;
-    Ok(User {
-        role: role.as_str().to_string(),
-        ..user
-    })
+/// A token for `account` in `session`, with the role the rules give now.
+fn token_for(
+    ctx: &RequestContext,
+    keys: &TokenKeys,
+    account: &Account,
+    session: Session,
+) -> Result<String, ApiError> {
+    keys.issue_in_session(
+        &account.id,
+        &account.email,
+        &account.name,
+        account.role(&admin_emails(ctx)),
+        session,
+    )
+    .map_err(ApiError::internal)
 }
 
-fn token_for(user: &User) -> Result<String, ApiError> {
-    token_keys()?
-        .issue(&user.id, &user.email, &user.name, role_of(user))
-        .map_err(ApiError::internal)
+/// Keeps the stored role in step with the rules (the admin list shows it).
+fn recorded(ctx: &RequestContext, account: &Account) -> Result<(), ApiError> {
+    storage::record_role(ctx.db()?, &account.id, account.role(&admin_emails(ctx)))?;
+    Ok(())
 }
 
-/// `POST /register`: `{email, password, name}` -> 201 `{user, token}`.
+/// `POST /api/users/register`: `{email, password, name}` -> 201 `{user, token}`. An address
+/// in `admin_emails` needs the operator's bootstrap token (else 403, nothing created).
 pub async fn register(ctx: Rc<RequestContext>) -> ApiResult {
-    let body = ctx.json()?;
-    let mut fields = Fields::of(body)?;
-    let email = fields.required_str("email");
-    let password = fields.required_str("password");
-    let name = fields.required_str("name");
-    let email = fields.parsed("email", email, Email::parse);
-    let password = fields.parsed("password", password, Password::parse);
-    let name = fields.parsed("name", name, Name::parse);
-    let (email, password, name) = fields.complete((email, password, name))?;
-
-    let role = role_for(&email);
-    let password_hash =
-        auth::hash_password(password.expose()).map_err(|e| ApiError::internal(e.0))?;
-    let db = schema::open()?;
-    let user = storage::insert_user(&db, &email, &name, &password_hash, role.as_str())?;
-    let token = token_for(&user)?;
-    outbox::deliver_after_response(&ctx, schema::open);
+    // The keys first: with an unusable secret nothing is created.
+    let keys = ctx.token_keys()?;
+    let registration = Registration::parse(ctx.json()?)?;
+    let admin = match claim(&ctx, registration.email.as_str(), true)? {
+        AdminClaim::Granted => true,
+        AdminClaim::NotListed | AdminClaim::Unclaimed => false,
+        AdminClaim::Refused => return Err(refused_admin()),
+    };
+    let password_hash = auth::hash_password(registration.password.expose())
+        .map_err(|error| ApiError::internal(error.0))?;
+    let account = storage::insert(
+        ctx.db()?,
+        &NewAccount {
+            email: &registration.email,
+            name: &registration.name,
+            password_hash: &password_hash,
+            admin,
+        },
+    )?;
+    let token = token_for(&ctx, &keys, &account, Session::starting_now(0))?;
     Ok(Reply::created(
-        &json!({ "user": user, "token": token }),
+        &json!({ "user": account.view(&admin_emails(&ctx)), "token": token }),
         "User registered successfully",
     ))
 }
 
-/// `POST /login`: `{email, password}` -> 200 `{user, token}`; one 401 for every bad credential.
+/// `POST /api/users/login`: `{email, password}` -> 200 `{user, token}`; the same 401 for an
+/// unknown email and a wrong password; 429 once the account or the client address has
+/// failed too often. A listed address that sends the bootstrap token is confirmed as admin.
 pub async fn login(ctx: Rc<RequestContext>) -> ApiResult {
-    let body = ctx.json()?;
-    let mut fields = Fields::of(body)?;
-    let email = fields.required_str("email");
-    let password = fields.required_str("password");
-    let (email, password) = fields.complete((email, password))?;
-    let invalid = || ApiError::unauthorized("Invalid credentials");
-    let db = schema::open()?;
-    let credentials = match Email::parse(email) {
-        Ok(email) => storage::find_credentials(&db, &email)?,
-        Err(_) => None,
-    };
+    let keys = ctx.token_keys()?;
+    let login = Login::parse(ctx.json()?)?;
+    let key = email_key(&login.email);
+    let subjects = Subjects::new(&key, &ctx.client_bucket());
+    let db = ctx.db()?;
+    if let Err(locked) = throttle::begin(db, &subjects, platform::clock::now_millis())? {
+        return Err(ApiError::too_many_requests(locked.retry_after_secs)
+            .with_details(json!({ "retryAfter": locked.retry_after_secs })));
+    }
+    let credentials = storage::find_credentials(db, &key)?;
     // Verify against a decoy hash when the email is unknown, so both failures cost the same.
     let hash = credentials
         .as_ref()
         .map_or(auth::decoy_hash(), |c| c.password_hash.as_str());
-    let matches = auth::verify_password(password, hash);
-    let user = match credentials {
-        Some(credentials) if matches => with_current_role(&db, credentials.user)?,
-        _ => return Err(invalid()),
+    let matches = auth::verify_password(&login.password, hash);
+    let Some(credentials) = credentials.filter(|_| matches) else {
+        return Err(ApiError::unauthorized("Invalid credentials"));
     };
-    let token = token_for(&user)?;
-    outbox::deliver_after_response(&ctx, schema::open);
+    throttle::succeeded(db, &subjects)?;
+    let mut account = credentials.account;
+    match claim(&ctx, &account.email, false)? {
+        AdminClaim::Granted if !account.admin_confirmed => {
+            storage::confirm_admin(db, &account.id)?;
+            account.admin_confirmed = true;
+        }
+        AdminClaim::Refused => return Err(refused_admin()),
+        _ => {}
+    }
+    recorded(&ctx, &account)?;
+    let generation = edge::session_generation(ctx.edge_db()?, &account.id)?;
+    let token = token_for(&ctx, &keys, &account, Session::starting_now(generation))?;
     Ok(Reply::ok(
-        &json!({ "user": user, "token": token }),
+        &json!({ "user": account.view(&admin_emails(&ctx)), "token": token }),
         "Login successful",
     ))
 }
 
-/// `GET /users/me`: the caller's profile.
+/// The caller's account; a token whose account is gone is no longer valid (401).
+fn own_account(ctx: &RequestContext, identity: &Identity) -> Result<Account, ApiError> {
+    storage::find(ctx.db()?, &identity.user_id)?
+        .ok_or_else(|| ApiError::unauthorized("Invalid or expired token"))
+}
+
+/// `GET /api/users/me`: the caller's profile.
 pub async fn me(ctx: Rc<RequestContext>) -> ApiResult {
     let identity = ctx.identity()?;
-    let db = schema::open()?;
-    let user = storage::find_user(&db, &identity.user_id)?.ok_or_else(|| {
-        ApiError::not_found("User not found").with_details(json!({ "userId": identity.user_id }))
-    })?;
+    let account = own_account(&ctx, &identity)?;
+    recorded(&ctx, &account)?;
     Ok(Reply::ok(
-        &with_current_role(&db, user)?,
+        &account.view(&admin_emails(&ctx)),
         "Profile retrieved successfully",
     ))
 }
 
-/// `POST /token/refresh`: a fresh token for the caller's still-valid one, with the role
-/// `admin_emails` gives now; a deleted user gets 401.
+/// `POST /api/users/token/refresh`: a fresh token in the same session, with the role the
+/// rules give now; 401 once the session is older than `session_max_hours`.
 pub async fn refresh(ctx: Rc<RequestContext>) -> ApiResult {
     let identity = ctx.identity()?;
-    let db = schema::open()?;
-    let user = storage::find_user(&db, &identity.user_id)?
-        .ok_or_else(|| ApiError::unauthorized("Invalid or expired token"))?;
-    let user = with_current_role(&db, user)?;
-    let token = token_for(&user)?;
+    let max_hours = ctx
+        .variables()
+        .u64_or(SESSION_MAX_HOURS, DEFAULT_SESSION_MAX_HOURS);
+    let now = u64::try_from(platform::clock::now_millis() / 1000).unwrap_or(0);
+    if identity.session.older_than_hours(max_hours, now) {
+        return Err(ApiError::unauthorized("Session expired; log in again")
+            .with_details(json!({ "sessionMaxHours": max_hours })));
+    }
+    let account = own_account(&ctx, &identity)?;
+    recorded(&ctx, &account)?;
+    let token = token_for(&ctx, &ctx.token_keys()?, &account, identity.session)?;
     Ok(Reply::ok(
-        &json!({ "user": user, "token": token }),
+        &json!({ "user": account.view(&admin_emails(&ctx)), "token": token }),
         "Token refreshed",
     ))
 }
 
-/// `GET /users` (admin): newest first, paginated.
+/// `POST /api/users/logout`: every token of the caller issued before now stops working, in
+/// every component.
+pub async fn logout(ctx: Rc<RequestContext>) -> ApiResult {
+    let identity = ctx.identity()?;
+    edge::end_sessions(ctx.edge_db()?, &identity.user_id)?;
+    Ok(Reply::ok(
+        &json!({ "userId": identity.user_id, "loggedOut": true }),
+        "Logged out",
+    ))
+}
+
+/// `GET /api/users` (admin): newest first, paginated.
 pub async fn list(ctx: Rc<RequestContext>) -> ApiResult {
     ctx.admin()?;
-    let page = PageRequest::parse(ctx.query(), 20, 100)?;
-    let db = schema::open()?;
-    let (users, total) = storage::list_users(&db, page)?;
-    Ok(Reply::paginated(
+    let page = page_from(ctx.query(), 20, 100)?;
+    let (accounts, total) = storage::list(ctx.db()?, page)?;
+    let list = admin_emails(&ctx);
+    let users: Vec<_> = accounts.iter().map(|account| account.view(&list)).collect();
+    Ok(Reply::page(
         &users,
-        pagination(page.page, page.limit, total),
+        page,
+        total,
         "Users retrieved successfully",
     ))
 }
 
-/// `POST /auth/verify`: the original design's token check, kept for compatibility.
+/// `POST /auth/verify` (the app's services only): the original design's token check.
 pub async fn verify(ctx: Rc<RequestContext>) -> ApiResult {
+    ctx.calling_service(&Service::ALL)?;
     let identity = ctx.identity()?;
     Ok(Reply::ok(
         &json!({ "id": identity.user_id, "email": identity.email, "name": identity.name, "role": identity.role }),

@@ -1,131 +1,142 @@
-//! User rows in SQLite (label `users`). Every statement is parameterised.
+//! Accounts in SQLite (label `users`). Every statement is parameterised.
 
+use auth::Role;
 use contracts::events::{EventPayload, UserCreated};
-use response_handler::PageRequest;
-use spin_sdk::sqlite::{QueryResult, Value};
-use store::Database;
+use platform::{Service, clock};
+use store::{Database, FromRow, Listing, Page, RowView, StoreError, Value};
 
-use crate::domain::{Email, Name, User};
+use crate::domain::{Account, Email, Name};
 use crate::error::Error;
 
-/// A stored user with the hash needed to check a login.
+const COLUMNS: &str = "id, email, name, admin_confirmed, created_at";
+
+impl FromRow for Account {
+    fn from_row(row: &RowView<'_>) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: row.text("id")?,
+            email: row.text("email")?,
+            name: row.text("name")?,
+            admin_confirmed: row.flag("admin_confirmed")?,
+            created_at: row.text("created_at")?,
+        })
+    }
+}
+
+/// An account with the hash needed to check a login.
 pub struct Credentials {
-    pub user: User,
+    pub account: Account,
     pub password_hash: String,
 }
 
-const USER_COLUMNS: &str = "id, email, name, role, created_at";
-
-fn users_of(result: &QueryResult) -> Vec<User> {
-    result
-        .rows()
-        .filter_map(|row| {
-            Some(User {
-                id: row.get::<&str>("id")?.to_string(),
-                email: row.get::<&str>("email")?.to_string(),
-                name: row.get::<&str>("name")?.to_string(),
-                role: row.get::<&str>("role")?.to_string(),
-                created_at: row.get::<&str>("created_at")?.to_string(),
-            })
+impl FromRow for Credentials {
+    fn from_row(row: &RowView<'_>) -> Result<Self, StoreError> {
+        Ok(Self {
+            account: Account::from_row(row)?,
+            password_hash: row.text("password_hash")?,
         })
-        .collect()
+    }
 }
 
-/// Inserts a user and records `user.created` in the same transaction. The unique index on
-/// the normalised email decides duplicates, also under concurrent registrations.
-pub fn insert_user(
-    db: &Database,
-    email: &Email,
-    name: &Name,
-    password_hash: &str,
-    role: &str,
-) -> Result<User, Error> {
-    let user = User {
+/// A new account: who, and whether the operator's token made it an admin.
+pub struct NewAccount<'a> {
+    pub email: &'a Email,
+    pub name: &'a Name,
+    pub password_hash: &'a str,
+    pub admin: bool,
+}
+
+/// Inserts an account and records `user.created` in the same transaction. The unique index
+/// on the normalised email decides duplicates, also under concurrent registrations.
+pub fn insert(db: &Database, new: &NewAccount<'_>) -> Result<Account, Error> {
+    let account = Account {
         id: format!("usr_{}", uuid::Uuid::new_v4().simple()),
-        email: email.as_str().to_string(),
-        name: name.as_str().to_string(),
-        role: role.to_string(),
-        created_at: envelope::rfc3339_from_millis(envelope::now_millis()),
+        email: new.email.as_str().to_string(),
+        name: new.name.as_str().to_string(),
+        admin_confirmed: new.admin,
+        created_at: clock::now_rfc3339(),
     };
+    let role = if new.admin { Role::Admin } else { Role::User };
     db.transaction(|db| {
         let inserted = db.execute(
-            "INSERT INTO users (id, email, email_normalized, name, password_hash, role, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO users (id, email, email_normalized, name, password_hash, role,
+                                admin_confirmed, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (email_normalized) DO NOTHING
              RETURNING id",
             &[
-                Value::Text(user.id.clone()),
-                Value::Text(user.email.clone()),
-                Value::Text(email.normalized().to_string()),
-                Value::Text(user.name.clone()),
-                Value::Text(password_hash.to_string()),
-                Value::Text(user.role.clone()),
-                Value::Text(user.created_at.clone()),
+                Value::Text(account.id.clone()),
+                Value::Text(account.email.clone()),
+                Value::Text(new.email.normalized().to_string()),
+                Value::Text(account.name.clone()),
+                Value::Text(new.password_hash.to_string()),
+                Value::Text(role.as_str().to_string()),
+                Value::Integer(i64::from(new.admin)),
+                Value::Text(account.created_at.clone()),
             ],
         )?;
         if inserted.rows.is_empty() {
             return Err(Error::EmailTaken {
-                email: user.email.clone(),
+                email: account.email.clone(),
             });
         }
         outbox::record(
             db,
-            "user-service",
+            Service::Users,
             &EventPayload::UserCreated(UserCreated {
-                user_id: user.id.clone(),
-                email: user.email.clone(),
-                name: user.name.clone(),
+                user_id: account.id.clone(),
+                email: account.email.clone(),
+                name: account.name.clone(),
             }),
         )?;
-        Ok(user.clone())
+        Ok(account.clone())
     })
 }
 
-pub fn find_credentials(db: &Database, email: &Email) -> Result<Option<Credentials>, Error> {
-    let result = db.execute(
-        &format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE email_normalized = ?"),
-        &[Value::Text(email.normalized().to_string())],
-    )?;
-    let hash = result
-        .rows()
-        .next()
-        .and_then(|row| row.get::<&str>("password_hash").map(str::to_string));
-    Ok(users_of(&result)
-        .into_iter()
-        .next()
-        .zip(hash)
-        .map(|(user, password_hash)| Credentials {
-            user,
-            password_hash,
-        }))
+/// The account and password hash for an email key (see `auth::email_key`).
+pub fn find_credentials(db: &Database, email_key: &str) -> Result<Option<Credentials>, Error> {
+    Ok(db.query_one(
+        &format!("SELECT {COLUMNS}, password_hash FROM users WHERE email_normalized = ?"),
+        &[Value::Text(email_key.to_string())],
+    )?)
 }
 
-pub fn find_user(db: &Database, id: &str) -> Result<Option<User>, Error> {
-    let result = db.execute(
-        &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"),
+pub fn find(db: &Database, id: &str) -> Result<Option<Account>, Error> {
+    Ok(db.query_one(
+        &format!("SELECT {COLUMNS} FROM users WHERE id = ?"),
+        &[Value::Text(id.to_string())],
+    )?)
+}
+
+/// A page of accounts, newest first, and how many there are.
+pub fn list(db: &Database, page: Page) -> Result<(Vec<Account>, u64), Error> {
+    Ok(db.page(
+        &Listing {
+            columns: COLUMNS,
+            from: "FROM users",
+            order_by: "created_at DESC, rowid DESC",
+            parameters: Vec::new(),
+        },
+        page,
+    )?)
+}
+
+/// Records that the operator's token confirmed this account as admin.
+pub fn confirm_admin(db: &Database, id: &str) -> Result<(), Error> {
+    db.execute(
+        "UPDATE users SET admin_confirmed = 1, role = 'admin' WHERE id = ? AND admin_confirmed = 0",
         &[Value::Text(id.to_string())],
     )?;
-    Ok(users_of(&result).into_iter().next())
+    Ok(())
 }
 
-/// A page of users, newest first, and the total, read in one transaction so they agree.
-pub fn list_users(db: &Database, page: PageRequest) -> Result<(Vec<User>, u64), Error> {
-    db.read_transaction(|db| {
-        let total = db.execute("SELECT COUNT(*) AS total FROM users", &[])?;
-        let total = total.rows().next().and_then(|row| row.get::<i64>("total")).unwrap_or(0);
-        let rows = db.execute(
-            &format!("SELECT {USER_COLUMNS} FROM users ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?"),
-            &[Value::Integer(i64::from(page.limit)), Value::Integer(page.offset())],
-        )?;
-        Ok((users_of(&rows), u64::try_from(total).unwrap_or(0)))
-    })
-}
-
-/// Records the role `admin_emails` now gives a user.
-pub fn set_role(db: &Database, id: &str, role: &str) -> Result<(), Error> {
+/// Keeps the stored role (what the admin list shows) in step with the rules, when it moved.
+pub fn record_role(db: &Database, id: &str, role: Role) -> Result<(), Error> {
     db.execute(
-        "UPDATE users SET role = ? WHERE id = ?",
-        &[Value::Text(role.to_string()), Value::Text(id.to_string())],
+        "UPDATE users SET role = ?1 WHERE id = ?2 AND role <> ?1",
+        &[
+            Value::Text(role.as_str().to_string()),
+            Value::Text(id.to_string()),
+        ],
     )?;
     Ok(())
 }

@@ -15,6 +15,11 @@
 //! issued with, but [`Identity::with_role_still_granted`] drops an admin role the list no
 //! longer grants, so removing an address takes effect at the next request, not when the
 //! token expires.
+//!
+//! A token also carries its [`Session`]: the user's session generation when it was issued
+//! (logging out raises the generation, and every component refuses tokens of an older one)
+//! and when the session began (a refresh keeps it, so a session cannot be stretched past
+//! `session_max_hours` by refreshing).
 
 use std::collections::HashSet;
 
@@ -61,14 +66,52 @@ impl Role {
             Role::Admin => "admin",
         }
     }
+
+    /// A role as stored (`user` or `admin`).
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "user" => Some(Role::User),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
 }
 
-/// The custom claims; `sub`, `iat`, `exp` and `iss` are the standard ones.
+/// The session a token belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Session {
+    /// The user's session generation when the token was issued; a logout raises it.
+    pub generation: u64,
+    /// When the session began (the login), seconds since the Unix epoch.
+    pub started_at: u64,
+}
+
+impl Session {
+    /// A session beginning now, in `generation`.
+    pub fn starting_now(generation: u64) -> Self {
+        Self {
+            generation,
+            started_at: Clock::now_since_epoch().as_secs(),
+        }
+    }
+
+    /// Whether the session began more than `max_hours` ago, as of `now` (seconds).
+    pub fn older_than_hours(&self, max_hours: u64, now: u64) -> bool {
+        now.saturating_sub(self.started_at) > max_hours.saturating_mul(3600)
+    }
+}
+
+/// The custom claims; `sub`, `iat`, `exp` and `iss` are the standard ones. Tokens issued
+/// before sessions existed have neither `sgen` (generation 0) nor `sat` (their `iat`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 struct ProfileClaims {
     email: String,
     name: String,
     role: Role,
+    #[serde(default)]
+    sgen: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sat: Option<u64>,
 }
 
 /// The verified identity of a caller.
@@ -80,6 +123,7 @@ pub struct Identity {
     pub role: Role,
     /// Expiry, seconds since the Unix epoch.
     pub expires_at: u64,
+    pub session: Session,
 }
 
 impl Identity {
@@ -205,7 +249,8 @@ impl TokenKeys {
         })
     }
 
-    /// Issues a token valid for [`TOKEN_LIFETIME_HOURS`].
+    /// Issues a token valid for [`TOKEN_LIFETIME_HOURS`], in a session of generation 0
+    /// beginning now.
     pub fn issue(
         &self,
         user_id: &str,
@@ -213,11 +258,25 @@ impl TokenKeys {
         name: &str,
         role: Role,
     ) -> Result<String, TokenError> {
+        self.issue_in_session(user_id, email, name, role, Session::starting_now(0))
+    }
+
+    /// Issues a token valid for [`TOKEN_LIFETIME_HOURS`] in `session`.
+    pub fn issue_in_session(
+        &self,
+        user_id: &str,
+        email: &str,
+        name: &str,
+        role: Role,
+        session: Session,
+    ) -> Result<String, TokenError> {
         let claims = Claims::with_custom_claims(
             ProfileClaims {
                 email: email.to_string(),
                 name: name.to_string(),
                 role,
+                sgen: session.generation,
+                sat: Some(session.started_at),
             },
             Duration::from_hours(TOKEN_LIFETIME_HOURS),
         )
@@ -244,12 +303,17 @@ impl TokenKeys {
             .expires_at
             .ok_or_else(|| TokenError::Invalid("no expiry".into()))?
             .as_secs();
+        let issued_at = claims.issued_at.map_or(0, |at| at.as_secs());
         Ok(Identity {
             user_id,
             email: claims.custom.email,
             name: claims.custom.name,
             role: claims.custom.role,
             expires_at,
+            session: Session {
+                generation: claims.custom.sgen,
+                started_at: claims.custom.sat.unwrap_or(issued_at),
+            },
         })
     }
 

@@ -6,6 +6,34 @@ fn keys() -> TokenKeys {
     TokenKeys::from_secret(SECRET).expect("strong secret")
 }
 
+/// A token for Ann (`u1`, `a@b.co`) in `role`.
+fn anns_token(role: Role) -> String {
+    keys().issue("u1", "a@b.co", "Ann", role).expect("issued")
+}
+
+/// Ann's user claims, valid for `valid_for` and issued by `issuer`, signed by nothing yet.
+fn claims(valid_for: Duration, issuer: &str) -> JWTClaims<ProfileClaims> {
+    Claims::with_custom_claims(
+        ProfileClaims {
+            email: "a@b.co".into(),
+            name: "Ann".into(),
+            role: Role::User,
+            sgen: 0,
+            sat: None,
+        },
+        valid_for,
+    )
+    .with_subject("u1")
+    .with_issuer(issuer)
+}
+
+/// `claims` signed with the test secret, HS256 as the service signs.
+fn signed(claims: JWTClaims<ProfileClaims>) -> String {
+    HS256Key::from_bytes(SECRET.as_bytes())
+        .authenticate(claims)
+        .expect("signed")
+}
+
 fn b64(bytes: &[u8]) -> String {
     use jwt_simple::reexports::ct_codecs::{Base64UrlSafeNoPadding, Encoder};
     Base64UrlSafeNoPadding::encode_to_string(bytes).expect("encodes")
@@ -13,9 +41,7 @@ fn b64(bytes: &[u8]) -> String {
 
 #[test]
 fn issued_token_verifies_with_the_contract_claims() {
-    let token = keys()
-        .issue("u1", "a@b.co", "Ann", Role::Admin)
-        .expect("issued");
+    let token = anns_token(Role::Admin);
     let identity = keys().verify(&token).expect("valid");
     assert_eq!(identity.user_id, "u1");
     assert_eq!(identity.email, "a@b.co");
@@ -51,23 +77,11 @@ fn token_signed_with_another_key_is_rejected() {
 
 #[test]
 fn expired_token_is_rejected() {
-    let claims = Claims::with_custom_claims(
-        ProfileClaims {
-            email: "a@b.co".into(),
-            name: "Ann".into(),
-            role: Role::User,
-        },
-        Duration::from_secs(1),
-    )
-    .with_subject("u1")
-    .with_issuer(ISSUER);
-    let mut claims = claims;
+    let mut claims = claims(Duration::from_secs(1), ISSUER);
     let past = Clock::now_since_epoch() - Duration::from_hours(2);
     claims.issued_at = Some(past);
     claims.expires_at = Some(past + Duration::from_secs(60));
-    let token = HS256Key::from_bytes(SECRET.as_bytes())
-        .authenticate(claims)
-        .expect("signed");
+    let token = signed(claims);
     assert!(matches!(keys().verify(&token), Err(TokenError::Invalid(_))));
 }
 
@@ -87,9 +101,7 @@ fn alg_none_token_is_rejected() {
 
 #[test]
 fn tampered_payload_is_rejected() {
-    let token = keys()
-        .issue("u1", "a@b.co", "Ann", Role::User)
-        .expect("issued");
+    let token = anns_token(Role::User);
     let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
     parts[1] = b64(
         br#"{"sub":"u1","email":"a@b.co","name":"Ann","role":"admin","iss":"storefront-user-service","iat":1,"exp":99999999999}"#,
@@ -99,36 +111,14 @@ fn tampered_payload_is_rejected() {
 
 #[test]
 fn wrong_issuer_is_rejected() {
-    let claims = Claims::with_custom_claims(
-        ProfileClaims {
-            email: "a@b.co".into(),
-            name: "Ann".into(),
-            role: Role::User,
-        },
-        Duration::from_hours(1),
-    )
-    .with_subject("u1")
-    .with_issuer("someone-else");
-    let token = HS256Key::from_bytes(SECRET.as_bytes())
-        .authenticate(claims)
-        .expect("signed");
+    let token = signed(claims(Duration::from_hours(1), "someone-else"));
     assert!(keys().verify(&token).is_err());
 }
 
 #[test]
 fn other_hmac_algorithms_are_rejected() {
-    let claims = Claims::with_custom_claims(
-        ProfileClaims {
-            email: "a@b.co".into(),
-            name: "Ann".into(),
-            role: Role::User,
-        },
-        Duration::from_hours(1),
-    )
-    .with_subject("u1")
-    .with_issuer(ISSUER);
     let token = HS512Key::from_bytes(SECRET.as_bytes())
-        .authenticate(claims)
+        .authenticate(claims(Duration::from_hours(1), ISSUER))
         .expect("signed");
     assert!(keys().verify(&token).is_err());
 }
@@ -150,9 +140,7 @@ fn bearer_header_parsing() {
 
 #[test]
 fn roles_and_ownership() {
-    let token = keys()
-        .issue("u1", "a@b.co", "Ann", Role::User)
-        .expect("issued");
+    let token = anns_token(Role::User);
     let user = keys().verify(&token).expect("valid");
     assert!(!user.is_admin());
     assert!(user.owns_or_admin("u1"));
@@ -282,9 +270,7 @@ fn a_service_token_names_its_caller_and_opens_only_its_target() {
 
 #[test]
 fn user_tokens_and_other_keys_are_not_service_tokens() {
-    let user_token = keys()
-        .issue("u1", "a@b.co", "Ann", Role::Admin)
-        .expect("issued");
+    let user_token = anns_token(Role::Admin);
     let same_secret = ServiceKeys::from_secret(SECRET).expect("strong secret");
     let other_key =
         ServiceKeys::from_secret("another-service-secret-0123456789abcdef").expect("strong secret");
@@ -299,4 +285,30 @@ fn user_tokens_and_other_keys_are_not_service_tokens() {
         "a service token is no user token"
     );
     assert!(ServiceKeys::from_secret("short").is_err());
+}
+
+#[test]
+fn a_token_carries_its_session_and_a_refresh_can_keep_the_start() {
+    let started = Session {
+        generation: 3,
+        started_at: 1_000,
+    };
+    let token = keys()
+        .issue_in_session("u1", "a@b.co", "Ann", Role::User, started)
+        .expect("issue");
+
+    let identity = keys().verify(&token).expect("valid");
+
+    assert_eq!(identity.session, started);
+    assert!(identity.session.older_than_hours(1, 1_000 + 3601));
+    assert!(!identity.session.older_than_hours(1, 1_000 + 3600));
+    let fresh = keys().verify(&anns_token(Role::User));
+    assert_eq!(fresh.expect("valid").session.generation, 0);
+}
+
+#[test]
+fn roles_read_back_from_their_stored_text_only() {
+    assert_eq!(Role::parse("admin"), Some(Role::Admin));
+    assert_eq!(Role::parse(Role::User.as_str()), Some(Role::User));
+    assert_eq!(Role::parse("Admin"), None);
 }

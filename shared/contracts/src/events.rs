@@ -1,5 +1,6 @@
 //! Domain events: one payload type per event, named on the wire by its `type`.
 
+use platform::services::events;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -23,6 +24,20 @@ pub struct ProductCreated {
     pub price: f64,
 }
 
+/// A catalogue entry changed: the product service, after an admin's update.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductUpdated {
+    pub product_id: String,
+    pub name: String,
+    pub category: String,
+    /// The price as the API shows it, after the change.
+    pub price: f64,
+    pub is_active: bool,
+    /// The fields the update changed (`name`, `price`, ...).
+    pub changed: Vec<String>,
+}
+
 /// A placed order: the order service, in the order's own transaction.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -35,6 +50,28 @@ pub struct OrderCreated {
     pub item_count: usize,
 }
 
+/// An order cancelled (by its owner, an admin, or expiry), its stock on its way back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderCancelled {
+    pub order_id: String,
+    pub user_id: String,
+    pub total_amount: f64,
+    /// `customer`, `admin` or `expired`.
+    pub reason: String,
+}
+
+/// An order moved on (`confirmed`, `shipped`, `delivered`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderStatusChanged {
+    pub order_id: String,
+    pub user_id: String,
+    pub total_amount: f64,
+    pub from: String,
+    pub status: String,
+}
+
 /// What happened, with its data: `{"type": "order.created", "data": {...}}` on the wire.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
@@ -45,15 +82,24 @@ pub enum EventPayload {
     ProductCreated(ProductCreated),
     #[serde(rename = "order.created")]
     OrderCreated(OrderCreated),
+    #[serde(rename = "product.updated")]
+    ProductUpdated(ProductUpdated),
+    #[serde(rename = "order.cancelled")]
+    OrderCancelled(OrderCancelled),
+    #[serde(rename = "order.status_changed")]
+    OrderStatusChanged(OrderStatusChanged),
 }
 
 impl EventPayload {
     /// The wire name, e.g. `order.created`.
     pub fn event_type(&self) -> &'static str {
         match self {
-            EventPayload::UserCreated(_) => "user.created",
-            EventPayload::ProductCreated(_) => "product.created",
-            EventPayload::OrderCreated(_) => "order.created",
+            EventPayload::UserCreated(_) => events::USER_CREATED,
+            EventPayload::ProductCreated(_) => events::PRODUCT_CREATED,
+            EventPayload::ProductUpdated(_) => events::PRODUCT_UPDATED,
+            EventPayload::OrderCreated(_) => events::ORDER_CREATED,
+            EventPayload::OrderCancelled(_) => events::ORDER_CANCELLED,
+            EventPayload::OrderStatusChanged(_) => events::ORDER_STATUS_CHANGED,
         }
     }
 
@@ -77,7 +123,14 @@ impl EventPayload {
 }
 
 /// Every event type of this version.
-pub const KNOWN_TYPES: [&str; 3] = ["user.created", "product.created", "order.created"];
+pub const KNOWN_TYPES: [&str; 6] = [
+    events::USER_CREATED,
+    events::PRODUCT_CREATED,
+    events::PRODUCT_UPDATED,
+    events::ORDER_CREATED,
+    events::ORDER_CANCELLED,
+    events::ORDER_STATUS_CHANGED,
+];
 
 /// An event as delivered to the notification service's `POST /events`:
 /// `{id, type, occurredAt, source, data}`. The type stays text so that a consumer can take
@@ -145,11 +198,46 @@ mod tests {
                 category: "c".into(),
                 price: 1.5,
             }),
+            EventPayload::ProductUpdated(ProductUpdated {
+                product_id: "p".into(),
+                name: "Pen".into(),
+                category: "c".into(),
+                price: 2.0,
+                is_active: false,
+                changed: vec!["price".into(), "isActive".into()],
+            }),
+            EventPayload::OrderCancelled(OrderCancelled {
+                order_id: "o".into(),
+                user_id: "u".into(),
+                total_amount: 3.0,
+                reason: "expired".into(),
+            }),
+            EventPayload::OrderStatusChanged(OrderStatusChanged {
+                order_id: "o".into(),
+                user_id: "u".into(),
+                total_amount: 3.0,
+                from: "confirmed".into(),
+                status: "shipped".into(),
+            }),
         ];
         for payload in payloads {
             assert!(KNOWN_TYPES.contains(&payload.event_type()));
             let read = EventPayload::parse(payload.event_type(), payload.data()).expect("fits");
             assert_eq!(read, Some(payload));
         }
+    }
+
+    #[test]
+    fn every_known_type_has_its_producer_named_in_platform() {
+        for event_type in KNOWN_TYPES {
+            assert!(
+                platform::Service::producer_of(event_type).is_some(),
+                "{event_type}"
+            );
+        }
+        let produced: usize = platform::Service::producers()
+            .map(|service| service.produces().len())
+            .sum();
+        assert_eq!(produced, KNOWN_TYPES.len());
     }
 }

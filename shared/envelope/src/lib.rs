@@ -79,42 +79,72 @@ impl Serialize for Contract<&ErrorInfo> {
     }
 }
 
+/// [`Meta`] in the contract's spelling, both ways: camelCase names, `none`s left out.
+#[derive(serde::Serialize, Deserialize)]
+#[serde(remote = "Meta", rename_all = "camelCase")]
+struct MetaContract {
+    request_id: String,
+    timestamp: String,
+    execution_time: u64,
+    service: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    environment: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    version: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "optional_pagination"
+    )]
+    pagination: Option<Pagination>,
+}
+
+/// [`Pagination`] in the contract's spelling, both ways.
+#[derive(serde::Serialize, Deserialize)]
+#[serde(remote = "Pagination", rename_all = "camelCase")]
+struct PaginationContract {
+    page: u32,
+    limit: u32,
+    total: u64,
+    total_pages: u64,
+    has_next: bool,
+    has_prev: bool,
+}
+
+/// `meta.pagination`, through [`PaginationContract`].
+mod optional_pagination {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(
+        pagination: &Option<Pagination>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        pagination.as_ref().map(Contract).serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Pagination>, D::Error> {
+        Option::<Contract<Pagination>>::deserialize(deserializer)
+            .map(|pagination| pagination.map(|contract| contract.0))
+    }
+}
+
 impl Serialize for Contract<&Meta> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let meta = self.0;
-        let mut out = serializer.serialize_struct("Meta", 7)?;
-        out.serialize_field("requestId", &meta.request_id)?;
-        out.serialize_field("timestamp", &meta.timestamp)?;
-        out.serialize_field("executionTime", &meta.execution_time)?;
-        out.serialize_field("service", &meta.service)?;
-        for (name, value) in [
-            ("environment", &meta.environment),
-            ("version", &meta.version),
-        ] {
-            match value {
-                Some(value) => out.serialize_field(name, value)?,
-                None => out.skip_field(name)?,
-            }
-        }
-        match &meta.pagination {
-            Some(pagination) => out.serialize_field("pagination", &Contract(pagination))?,
-            None => out.skip_field("pagination")?,
-        }
-        out.end()
+        MetaContract::serialize(self.0, serializer)
     }
 }
 
 impl Serialize for Contract<&Pagination> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let page = self.0;
-        let mut out = serializer.serialize_struct("Pagination", 6)?;
-        out.serialize_field("page", &page.page)?;
-        out.serialize_field("limit", &page.limit)?;
-        out.serialize_field("total", &page.total)?;
-        out.serialize_field("totalPages", &page.total_pages)?;
-        out.serialize_field("hasNext", &page.has_next)?;
-        out.serialize_field("hasPrev", &page.has_prev)?;
-        out.end()
+        PaginationContract::serialize(self.0, serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Contract<Pagination> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        PaginationContract::deserialize(deserializer).map(Contract)
     }
 }
 
@@ -130,6 +160,7 @@ mod read {
         pub data: Option<&'a RawValue>,
         #[serde(borrow, default)]
         pub error: Option<ErrorInfo<'a>>,
+        #[serde(with = "MetaContract")]
         pub meta: Meta,
     }
 
@@ -141,32 +172,6 @@ mod read {
         pub message: String,
         #[serde(borrow, default)]
         pub details: Option<&'a RawValue>,
-    }
-
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    pub struct Meta {
-        pub request_id: String,
-        pub timestamp: String,
-        pub execution_time: u64,
-        pub service: String,
-        #[serde(default)]
-        pub environment: Option<String>,
-        #[serde(default)]
-        pub version: Option<String>,
-        #[serde(default)]
-        pub pagination: Option<Pagination>,
-    }
-
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    pub struct Pagination {
-        pub page: u32,
-        pub limit: u32,
-        pub total: u64,
-        pub total_pages: u64,
-        pub has_next: bool,
-        pub has_prev: bool,
     }
 }
 
@@ -185,7 +190,6 @@ impl<'de> Deserialize<'de> for Contract<Envelope> {
             }),
             None => None,
         };
-        let meta = read.meta;
         Ok(Contract(Envelope {
             success: read.success,
             message: read.message,
@@ -195,22 +199,7 @@ impl<'de> Deserialize<'de> for Contract<Envelope> {
                 .filter(|raw| raw.get() != "null")
                 .map(|raw| raw.get().to_string()),
             error,
-            meta: Meta {
-                request_id: meta.request_id,
-                timestamp: meta.timestamp,
-                execution_time: meta.execution_time,
-                service: meta.service,
-                environment: meta.environment,
-                version: meta.version,
-                pagination: meta.pagination.map(|page| Pagination {
-                    page: page.page,
-                    limit: page.limit,
-                    total: page.total,
-                    total_pages: page.total_pages,
-                    has_next: page.has_next,
-                    has_prev: page.has_prev,
-                }),
-            },
+            meta: read.meta,
         }))
     }
 }
@@ -306,43 +295,6 @@ impl ErrorCode {
             ErrorCode::GatewayTimeout => "GatewayTimeoutError",
         }
     }
-}
-
-/// Milliseconds since the Unix epoch, now.
-pub fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-/// Now, as `YYYY-MM-DDTHH:MM:SS.mmmZ` (how every timestamp of the storefront is written).
-pub fn now_rfc3339() -> String {
-    rfc3339_from_millis(now_millis())
-}
-
-/// Formats milliseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
-pub fn rfc3339_from_millis(millis: i64) -> String {
-    let seconds = millis.div_euclid(1000);
-    let millis = millis.rem_euclid(1000);
-    let days = seconds.div_euclid(86_400);
-    let secs_of_day = seconds.rem_euclid(86_400);
-    // Civil-from-days (Howard Hinnant): proleptic Gregorian calendar from a day count.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        secs_of_day / 3600,
-        secs_of_day % 3600 / 60,
-        secs_of_day % 60
-    )
 }
 
 /// A failure envelope with the given code and message and no details.

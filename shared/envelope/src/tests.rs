@@ -183,16 +183,3 @@ fn rejects_bodies_that_are_not_envelopes() {
     assert!(from_json(b"not json").is_err());
     assert!(from_json(br#"{"hello":"world"}"#).is_err());
 }
-
-#[test]
-fn timestamps_are_rfc3339_utc_with_millis() {
-    assert_eq!(rfc3339_from_millis(0), "1970-01-01T00:00:00.000Z");
-    assert_eq!(
-        rfc3339_from_millis(951_782_400_123),
-        "2000-02-29T00:00:00.123Z"
-    );
-    assert_eq!(
-        rfc3339_from_millis(1_795_518_000_000),
-        "2026-11-24T11:00:00.000Z"
-    );
-}

@@ -77,6 +77,16 @@ fn expected_schema(resolve: &Resolve, ty: &Type) -> Option<Value> {
     }
 }
 
+/// The strings of the JSON array `value` (`what` it is, for the failure).
+fn strings<'a>(value: &'a Value, what: &str) -> Vec<&'a str> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("{what} is not an array"))
+        .iter()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
 fn is_option(resolve: &Resolve, ty: &Type) -> bool {
     matches!(ty, Type::Id(id) if matches!(resolve.types[*id].kind, TypeDefKind::Option(_)))
 }
@@ -106,11 +116,8 @@ fn the_openapi_envelope_schemas_say_what_the_wit_package_says() {
                     fields.iter().map(String::as_str).collect(),
                     "fields of {name}"
                 );
-                let required: BTreeSet<&str> = schema["required"]
-                    .as_array()
-                    .expect("required")
-                    .iter()
-                    .filter_map(Value::as_str)
+                let required: BTreeSet<&str> = strings(&schema["required"], "required")
+                    .into_iter()
                     .collect();
                 for field in &record.fields {
                     let key = camel(&field.name);
@@ -131,12 +138,7 @@ fn the_openapi_envelope_schemas_say_what_the_wit_package_says() {
             }
             TypeDefKind::Enum(cases) => {
                 let schema = &schemas[schema_name(name)];
-                let documented: Vec<&str> = schema["enum"]
-                    .as_array()
-                    .expect("enum values")
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .collect();
+                let documented = strings(&schema["enum"], "enum values");
                 let cases: Vec<String> = cases
                     .cases
                     .iter()

@@ -1,13 +1,16 @@
-//! Calls from one storefront service to another over Spin outbound HTTP.
+//! Calls from one storefront service to another over Spin outbound HTTP, from a request or
+//! from work after one (a [`Caller`] says who calls, for which request; nothing here knows
+//! the HTTP request being served).
 //!
-//! Each target's base URL comes from a Spin variable (so a service deployed on its own can be
-//! pointed anywhere) and defaults to local service chaining, `http://<component>.spin.internal`.
-//! Every call forwards the caller's `X-Request-ID`, is bounded by its timeout, and decodes the
-//! answer as an envelope. Calls to the app's own services carry a service token (see
-//! [`Credentials`]); nothing else is forwarded unless the caller passes it, so a user's bearer
-//! token reaches another service only where the caller means it to (the gateway) and never a
-//! host outside the app. A transport failure becomes `BAD_GATEWAY`,
-//! a timeout `GATEWAY_TIMEOUT`; the transport's own words only ever reach the logs.
+//! Each target's base URL comes from its Spin variable (so a service deployed on its own can
+//! be pointed anywhere) and defaults to local service chaining,
+//! `http://<component>.spin.internal`. Every call forwards the caller's `X-Request-ID`, is
+//! bounded by its timeout, and returns the answer whole ([`Upstream`], decoded as an envelope
+//! on demand). Calls to the app's own services carry a service token (see [`Credentials`]);
+//! nothing else is forwarded unless the caller passes it, so a user's bearer token reaches
+//! another service only where the caller means it to (the gateway) and never a host outside
+//! the app. Failures are a [`CallError`]: a timeout, an unreachable service, an answer that
+//! is not an envelope; the transport's own words only ever reach the logs.
 //!
 //! The timeout is enforced here, by racing the whole call (response and body) against a
 //! `wasi:clocks` timer: Spin applies `wasi:http` request options only to calls that leave the
@@ -18,7 +21,9 @@ use std::time::Duration;
 
 use envelope::Envelope;
 use futures::SinkExt;
-use response_handler::{ApiError, RequestContext, SERVICE_TOKEN_HEADER, service_keys};
+use platform::variables::UnusableSecret;
+use platform::variables::names::{SERVICE_TOKEN_SECRET, UPSTREAM_TIMEOUT_MS};
+use platform::{Service, Variables};
 use serde::de::DeserializeOwned;
 use spin_sdk::http::{IncomingResponse, Method, OutgoingRequest};
 use spin_sdk::wit::wasi::clocks0_2_0::monotonic_clock;
@@ -28,12 +33,66 @@ use spin_sdk::wit::wasi::http0_2_0::types::{ErrorCode, Fields, RequestOptions, S
 /// Default per-call timeout when `upstream_timeout_ms` sets none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The header that carries a service-to-service token.
+pub const SERVICE_TOKEN_HEADER: &str = "x-service-token";
+
 /// The `upstream_timeout_ms` variable: how long one call to another service may take.
-pub fn upstream_timeout() -> Duration {
-    response_handler::variable_u64("upstream_timeout_ms")
+pub fn upstream_timeout(variables: &Variables) -> Duration {
+    variables
+        .u64(UPSTREAM_TIMEOUT_MS)
         .filter(|millis| *millis > 0)
         .map_or(DEFAULT_TIMEOUT, Duration::from_millis)
 }
+
+/// Who calls: the service (the issuer of its token), the request the call is for (its id
+/// travels along for the logs), and that service's variables (the token's secret).
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    pub service: Service,
+    pub request_id: &'a str,
+    pub variables: &'a Variables,
+}
+
+/// Why a call gave no answer to use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallError {
+    /// No answer within the timeout.
+    Timeout {
+        service: &'static str,
+        cause: String,
+    },
+    /// No answer at all (refused, unreachable, not allowed by the manifest, a bad URL).
+    Unreachable {
+        service: &'static str,
+        cause: String,
+    },
+    /// An answer that is not what the contract says (not an envelope, unexpected data).
+    BadAnswer {
+        service: &'static str,
+        cause: String,
+    },
+    /// The caller cannot sign its call: its service-token secret is unusable.
+    Credentials(UnusableSecret),
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Timeout { service, cause } => {
+                write!(f, "{service} did not answer in time ({cause})")
+            }
+            CallError::Unreachable { service, cause } => {
+                write!(f, "{service} unreachable: {cause}")
+            }
+            CallError::BadAnswer { service, cause } => {
+                write!(f, "{service} answered out of contract: {cause}")
+            }
+            CallError::Credentials(error) => error.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
 
 /// What a call carries to prove who sends it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,35 +106,41 @@ pub enum Credentials {
 /// A service to call.
 #[derive(Debug, Clone)]
 pub struct ServiceClient {
-    /// The component id (the audience of its service tokens), used in errors
-    /// (`details.service`) and logs.
+    /// The component id (the audience of its service tokens), or the name of an outside
+    /// host, for errors and logs.
     pub service: &'static str,
     pub base_url: String,
     pub timeout: Duration,
     pub credentials: Credentials,
 }
 
-/// An answer from another service.
+/// An answer from another service, whatever its status.
 #[derive(Debug)]
 pub struct Upstream {
+    /// Who answered.
+    pub service: &'static str,
     pub status: u16,
     pub headers: Vec<(String, Vec<u8>)>,
     pub body: Vec<u8>,
 }
 
 impl Upstream {
-    /// The decoded envelope; a body that is not one is the upstream's fault (502).
-    pub fn envelope(&self, service: &str) -> Result<Envelope, ApiError> {
-        envelope::from_json(&self.body)
-            .map_err(|error| ApiError::bad_gateway(service, format!("invalid envelope: {error}")))
+    /// The decoded envelope; a body that is not one is out of contract.
+    pub fn envelope(&self) -> Result<Envelope, CallError> {
+        envelope::from_json(&self.body).map_err(|error| CallError::BadAnswer {
+            service: self.service,
+            cause: format!("invalid envelope: {error}"),
+        })
     }
 
     /// The envelope's `data`, typed.
-    pub fn data<T: DeserializeOwned>(&self, service: &str) -> Result<T, ApiError> {
-        let envelope = self.envelope(service)?;
+    pub fn data<T: DeserializeOwned>(&self) -> Result<T, CallError> {
+        let envelope = self.envelope()?;
         let text = envelope.data.as_deref().unwrap_or("null");
-        serde_json::from_str(text)
-            .map_err(|error| ApiError::bad_gateway(service, format!("unexpected data: {error}")))
+        serde_json::from_str(text).map_err(|error| CallError::BadAnswer {
+            service: self.service,
+            cause: format!("unexpected data: {error}"),
+        })
     }
 
     pub fn is_success(&self) -> bool {
@@ -84,15 +149,16 @@ impl Upstream {
 }
 
 impl ServiceClient {
-    /// The client for `service`, with its base URL from the Spin variable `url_variable`.
-    pub fn from_variable(service: &'static str, url_variable: &str, timeout: Duration) -> Self {
-        let base_url = spin_sdk::variables::get(url_variable)
-            .ok()
-            .filter(|url| !url.trim().is_empty())
-            .unwrap_or_else(|| default_base_url(service));
+    /// The client for one of the app's services, at the base URL its Spin variable gives.
+    pub fn to(service: Service, variables: &Variables, timeout: Duration) -> Self {
+        let base_url = service
+            .url_variable()
+            .and_then(|name| variables.text(name))
+            .map(|url| url.to_string())
+            .unwrap_or_else(|| default_base_url(service.id()));
         Self {
-            service,
-            base_url: base_url.trim_end_matches('/').to_string(),
+            service: service.id(),
+            base_url: base_url.trim().trim_end_matches('/').to_string(),
             timeout,
             credentials: Credentials::Service,
         }
@@ -108,25 +174,36 @@ impl ServiceClient {
         }
     }
 
-    /// Sends a request and returns the raw answer, whatever its status.
+    /// Sends a request and returns the answer, whatever its status.
     pub async fn send(
         &self,
-        ctx: &RequestContext,
+        caller: Caller<'_>,
         method: Method,
         path_and_query: &str,
         extra_headers: &[(String, Vec<u8>)],
         body: Option<Vec<u8>>,
-    ) -> Result<Upstream, ApiError> {
+    ) -> Result<Upstream, CallError> {
         let url = format!("{}{}", self.base_url, path_and_query);
-        let target = Target::parse(&url).ok_or_else(|| {
-            ApiError::bad_gateway(self.service, format!("invalid base URL `{url}`"))
+        let target = Target::parse(&url).ok_or_else(|| CallError::Unreachable {
+            service: self.service,
+            cause: format!("invalid base URL `{url}`"),
         })?;
         let mut headers: Vec<(String, Vec<u8>)> =
-            vec![("x-request-id".into(), ctx.request_id.clone().into_bytes())];
+            vec![("x-request-id".into(), caller.request_id.as_bytes().to_vec())];
         if self.credentials == Credentials::Service {
-            let token = service_keys()?
-                .issue(ctx.config.name, self.service)
-                .map_err(ApiError::internal)?;
+            let secret = caller
+                .variables
+                .secret(SERVICE_TOKEN_SECRET)
+                .map_err(CallError::Credentials)?;
+            let token = auth::ServiceKeys::from_secret(&secret)
+                .and_then(|keys| {
+                    keys.issue(caller.service.id(), self.service)
+                        .map_err(|_| auth::WeakSecret)
+                })
+                .map_err(|_| CallError::Unreachable {
+                    service: self.service,
+                    cause: "cannot sign the service token".into(),
+                })?;
             headers.push((SERVICE_TOKEN_HEADER.into(), token.into_bytes()));
         }
         if body.is_some() {
@@ -140,51 +217,28 @@ impl ServiceClient {
                 headers.push((name.clone(), value.clone()));
             }
         }
-        match send_with_timeout(&target, method, &headers, body, self.timeout).await {
-            Ok(upstream) => Ok(upstream),
-            Err(error) if is_timeout(&error) => {
-                Err(ApiError::gateway_timeout(self.service).with_cause(format!("{error:?}")))
-            }
-            Err(error) => Err(ApiError::bad_gateway(self.service, format!("{error:?}"))),
+        let exchanged = within(
+            self.timeout,
+            exchange(&target, method, &headers, body, self.timeout),
+        )
+        .await
+        .unwrap_or(Err(ErrorCode::HttpResponseTimeout));
+        match exchanged {
+            Ok((status, headers, body)) => Ok(Upstream {
+                service: self.service,
+                status,
+                headers,
+                body,
+            }),
+            Err(error) if is_timeout(&error) => Err(CallError::Timeout {
+                service: self.service,
+                cause: format!("{error:?}"),
+            }),
+            Err(error) => Err(CallError::Unreachable {
+                service: self.service,
+                cause: format!("{error:?}"),
+            }),
         }
-    }
-
-    /// Sends JSON and expects a 2xx envelope; an upstream 4xx/5xx is returned as that error.
-    pub async fn call<T: DeserializeOwned>(
-        &self,
-        ctx: &RequestContext,
-        method: Method,
-        path_and_query: &str,
-        body: Option<&serde_json::Value>,
-    ) -> Result<T, ApiError> {
-        let body = body.map(|value| value.to_string().into_bytes());
-        let upstream = self.send(ctx, method, path_and_query, &[], body).await?;
-        if upstream.is_success() {
-            return upstream.data(self.service);
-        }
-        Err(upstream_error(self.service, &upstream))
-    }
-}
-
-/// The error an upstream reported, kept as-is for 4xx (they are the caller's fault) and
-/// turned into `BAD_GATEWAY` for 5xx (our dependency failed).
-pub fn upstream_error(service: &str, upstream: &Upstream) -> ApiError {
-    let envelope = match upstream.envelope(service) {
-        Ok(envelope) => envelope,
-        Err(error) => return error,
-    };
-    match envelope.error {
-        Some(info) if upstream.status < 500 => {
-            let mut error = ApiError::new(info.code, info.message);
-            error.details = info
-                .details
-                .and_then(|text| serde_json::from_str(&text).ok());
-            error
-        }
-        Some(info) => {
-            ApiError::bad_gateway(service, format!("{} {}", upstream.status, info.message))
-        }
-        None => ApiError::bad_gateway(service, format!("status {} without error", upstream.status)),
     }
 }
 
@@ -255,26 +309,18 @@ async fn within<T>(timeout: Duration, work: impl Future<Output = T>) -> Option<T
     .await
 }
 
-async fn send_with_timeout(
-    target: &Target,
-    method: Method,
-    headers: &[(String, Vec<u8>)],
-    body: Option<Vec<u8>>,
-    timeout: Duration,
-) -> Result<Upstream, ErrorCode> {
-    within(timeout, exchange(target, method, headers, body, timeout))
-        .await
-        .unwrap_or(Err(ErrorCode::HttpResponseTimeout))
-}
+/// Status, headers and body of an answer.
+type Answer = (u16, Vec<(String, Vec<u8>)>, Vec<u8>);
 
-/// One request and its whole answer.
+/// One request and its whole answer (the host's own timeouts set to `timeout` too, for hosts
+/// that honour them).
 async fn exchange(
     target: &Target,
     method: Method,
     headers: &[(String, Vec<u8>)],
     body: Option<Vec<u8>>,
     timeout: Duration,
-) -> Result<Upstream, ErrorCode> {
+) -> Result<Answer, ErrorCode> {
     let fields =
         Fields::from_list(headers).map_err(|_| ErrorCode::HttpRequestHeaderSectionSize(None))?;
     let request = OutgoingRequest::new(fields);
@@ -323,11 +369,7 @@ async fn exchange(
         .into_body()
         .await
         .map_err(|_| ErrorCode::HttpResponseIncomplete)?;
-    Ok(Upstream {
-        status,
-        headers,
-        body,
-    })
+    Ok((status, headers, body))
 }
 
 #[cfg(test)]
@@ -368,27 +410,21 @@ mod tests {
         assert!(!is_timeout(&ErrorCode::HttpRequestDenied));
     }
 
-    fn upstream(status: u16, body: &str) -> Upstream {
-        Upstream {
-            status,
-            headers: vec![],
-            body: body.as_bytes().to_vec(),
-        }
-    }
-
     #[test]
-    fn upstream_client_errors_are_kept_and_server_errors_become_bad_gateway() {
-        let body = r#"{"success":false,"message":"Nope","error":{"code":"INSUFFICIENT_STOCK","type":"T","message":"Nope","details":{"available":1}},"meta":{"requestId":"r","timestamp":"t","executionTime":0,"service":"product-service"}}"#;
-        let error = upstream_error("product-service", &upstream(409, body));
-        assert_eq!(error.code, envelope::ErrorCode::InsufficientStock);
-        assert_eq!(
-            error.details.as_ref().map(|d| d["available"].clone()),
-            Some(serde_json::json!(1))
-        );
-        let body = body.replace("INSUFFICIENT_STOCK", "INTERNAL_ERROR");
-        let error = upstream_error("product-service", &upstream(500, &body));
-        assert_eq!(error.code, envelope::ErrorCode::BadGateway);
-        let error = upstream_error("product-service", &upstream(502, "<html>"));
-        assert_eq!(error.code, envelope::ErrorCode::BadGateway);
+    fn an_answer_that_is_not_an_envelope_is_out_of_contract() {
+        let answer = Upstream {
+            service: "product-service",
+            status: 502,
+            headers: vec![],
+            body: b"<html>".to_vec(),
+        };
+        assert!(matches!(
+            answer.envelope(),
+            Err(CallError::BadAnswer {
+                service: "product-service",
+                ..
+            })
+        ));
+        assert!(!answer.is_success());
     }
 }

@@ -1,5 +1,6 @@
 //! Rules every response follows: envelope, request id, timing, 404/405.
 
+use reqwest::Method;
 use storefront_tests::{AppOptions, spawn_app, spawn_app_with};
 
 #[tokio::test]
@@ -27,20 +28,9 @@ async fn every_response_carries_request_id_and_response_time() {
 async fn a_sane_client_request_id_is_echoed_and_an_unsafe_one_replaced() {
     let app = spawn_app().await;
 
-    let sane = app
-        .send(
-            app.client
-                .get(app.url("/health"))
-                .header("x-request-id", "client-id.42"),
-        )
-        .await;
-    let unsafe_id = app
-        .send(
-            app.client
-                .get(app.url("/health"))
-                .header("x-request-id", "bad id <x>"),
-        )
-        .await;
+    let with_request_id = |id: &str| app.request(Method::GET, "/health", &[("x-request-id", id)]);
+    let sane = with_request_id("client-id.42").await;
+    let unsafe_id = with_request_id("bad id <x>").await;
 
     assert_eq!(sane.header("x-request-id"), Some("client-id.42"));
     let replaced = unsafe_id.header("x-request-id").expect("x-request-id");
@@ -54,9 +44,8 @@ async fn unknown_path_is_a_404_envelope() {
 
     let answer = app.get("/no/such/route").await;
 
-    assert_eq!(answer.status, 404);
+    answer.assert_error(404, "NOT_FOUND");
     assert_eq!(answer.body["success"], false);
-    assert_eq!(answer.body["error"]["code"], "NOT_FOUND");
     assert!(answer.body.get("data").is_none());
 }
 
@@ -64,10 +53,9 @@ async fn unknown_path_is_a_404_envelope() {
 async fn wrong_method_on_a_known_path_is_405_with_allow() {
     let app = spawn_app().await;
 
-    let answer = app.send(app.client.delete(app.url("/health"))).await;
+    let answer = app.request(Method::DELETE, "/health", &[]).await;
 
-    assert_eq!(answer.status, 405);
-    assert_eq!(answer.body["error"]["code"], "METHOD_NOT_ALLOWED");
+    answer.assert_error(405, "METHOD_NOT_ALLOWED");
     assert_eq!(answer.header("allow"), Some("GET, OPTIONS"));
 }
 
@@ -75,17 +63,9 @@ async fn wrong_method_on_a_known_path_is_405_with_allow() {
 async fn a_body_with_another_content_type_is_415() {
     let app = spawn_app().await;
 
-    let answer = app
-        .send(
-            app.client
-                .post(app.url("/health"))
-                .header("content-type", "text/plain")
-                .body("hi"),
-        )
-        .await;
+    let answer = app.post_raw("/health", "text/plain", "hi").await;
 
-    assert_eq!(answer.status, 415, "{}", answer.text);
-    assert_eq!(answer.body["error"]["code"], "UNSUPPORTED_MEDIA_TYPE");
+    answer.assert_error(415, "UNSUPPORTED_MEDIA_TYPE");
 }
 
 #[tokio::test]
@@ -94,29 +74,45 @@ async fn a_body_over_the_limit_is_413_and_one_at_the_limit_is_not() {
     let limit = 1024 * 1024;
 
     let over = app
-        .send(
-            app.client
-                .post(app.url("/health"))
-                .header("content-type", "application/json")
-                .body(vec![b' '; limit + 1]),
-        )
+        .post_raw("/health", "application/json", vec![b' '; limit + 1])
         .await;
     let at_limit = app
-        .send(
-            app.client
-                .post(app.url("/health"))
-                .header("content-type", "application/json")
-                .body(vec![b' '; limit]),
-        )
+        .post_raw("/health", "application/json", vec![b' '; limit])
         .await;
 
-    assert_eq!(over.status, 413, "{}", over.text);
-    assert_eq!(over.body["error"]["code"], "PAYLOAD_TOO_LARGE");
+    over.assert_error(413, "PAYLOAD_TOO_LARGE");
     assert_eq!(
         at_limit.status, 405,
         "at the limit the body is read and routing decides: {}",
         at_limit.text
     );
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_to_a_service_is_a_413_the_client_can_read_chunked_or_not() {
+    let app = spawn_app().await;
+    let over = vec![b' '; 1024 * 1024 + 1];
+
+    let sized = app
+        .post_raw("/api/users/login", "application/json", over.clone())
+        .await;
+    let chunks = futures::stream::iter(
+        over.chunks(64 * 1024)
+            .map(|chunk| Ok::<_, std::io::Error>(bytes::Bytes::copy_from_slice(chunk)))
+            .collect::<Vec<_>>(),
+    );
+    let chunked = app
+        .post_raw(
+            "/api/users/login",
+            "application/json",
+            reqwest::Body::wrap_stream(chunks),
+        )
+        .await;
+
+    // (Between apps the gateway reads the body first and answers the 413 itself.)
+    for answer in [&sized, &chunked] {
+        answer.assert_error(413, "PAYLOAD_TOO_LARGE");
+    }
 }
 
 #[tokio::test]
@@ -126,12 +122,7 @@ async fn a_body_larger_than_the_hosts_buffer_still_arrives_whole() {
     let app = spawn_app_with(AppOptions::default().variable("max_body_bytes", "8388608")).await;
 
     let answer = app
-        .send(
-            app.client
-                .post(app.url("/health"))
-                .header("content-type", "application/json")
-                .body(vec![b' '; 5 * 1024 * 1024]),
-        )
+        .post_raw("/health", "application/json", vec![b' '; 5 * 1024 * 1024])
         .await;
 
     assert_eq!(
@@ -151,5 +142,11 @@ async fn spins_reserved_endpoints_answer_whatever_the_routes() {
     assert_eq!(health.status, 200);
     assert_eq!(health.text, "OK");
     assert_eq!(info.status, 200, "{}", info.text);
-    assert_eq!(info.body["name"], "storefront");
+    assert!(
+        info.body["name"]
+            .as_str()
+            .is_some_and(|name| name.starts_with("storefront")),
+        "{}",
+        info.text
+    );
 }

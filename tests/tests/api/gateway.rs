@@ -1,95 +1,35 @@
-//! Gateway behaviours: rate limits, CORS, the OpenAPI document.
+//! What the gateway does: CORS everywhere, the OpenAPI document, 405 before authentication,
+//! upstream timeouts, and, between apps, the proxy to the services.
 
-use serde_json::json;
-use storefront_tests::{
-    AppOptions, TestApp, spawn_app, spawn_app_with, with_time_left_in_rate_limit_window,
-};
+use std::time::{Duration, Instant};
 
-#[tokio::test]
-async fn requests_over_the_per_address_limit_get_429_with_retry_after() {
-    let app = spawn_app_with(AppOptions::default().variable("rate_limit_per_minute", "3")).await;
-    with_time_left_in_rate_limit_window().await;
-
-    let mut answers = Vec::new();
-    for _ in 0..4 {
-        answers.push(app.get("/api/products").await);
-    }
-
-    assert_eq!(answers[0].header("x-ratelimit-limit"), Some("3"));
-    assert_eq!(answers[0].header("x-ratelimit-remaining"), Some("2"));
-    assert!(answers[..3].iter().all(|a| a.status == 200));
-    let limited = &answers[3];
-    assert_eq!(limited.status, 429, "{}", limited.text);
-    assert_eq!(limited.body["error"]["code"], "TOO_MANY_REQUESTS");
-    let retry_after: u64 = limited
-        .header("retry-after")
-        .and_then(|v| v.parse().ok())
-        .expect("Retry-After");
-    assert!((1..=60).contains(&retry_after));
-    assert_eq!(limited.header("x-ratelimit-remaining"), Some("0"));
-}
+use reqwest::Method;
+use storefront_tests::fake::FakeService;
+use storefront_tests::{Answer, AppOptions, TestApp, order_of, spawn_app, spawn_app_with};
 
 #[tokio::test]
-async fn replicas_sharing_the_key_value_store_count_one_limit() {
-    let app = spawn_app_with(AppOptions::default().variable("rate_limit_per_minute", "3")).await;
-    let replica = app.replica().await;
-    with_time_left_in_rate_limit_window().await;
-
-    let first = app.get("/api/products").await;
-    let second = replica.get("/api/products").await;
-    let third = app.get("/api/products").await;
-    let fourth = replica.get("/api/products").await;
-
-    assert_eq!([first.status, second.status, third.status], [200, 200, 200]);
-    assert_eq!(second.header("x-ratelimit-remaining"), Some("1"));
-    assert_eq!(fourth.status, 429, "{}", fourth.text);
-}
-
-#[tokio::test]
-async fn a_limit_of_zero_turns_rate_limiting_off() {
-    let app = spawn_app_with(
-        AppOptions::default()
-            .variable("rate_limit_per_minute", "0")
-            .variable("rate_limit_per_user_per_minute", "0"),
-    )
-    .await;
-
-    for _ in 0..5 {
-        let answer = app.get("/api/products").await;
-        assert_eq!(answer.status, 200);
-        assert!(answer.header("x-ratelimit-limit").is_none());
-    }
-}
-
-#[tokio::test]
-async fn preflight_is_answered_by_the_gateway_for_allowed_origins_only() {
+async fn preflight_is_answered_for_allowed_origins_only_whichever_component_owns_the_path() {
     let app = spawn_app_with(
         AppOptions::default().variable("cors_allowed_origins", "https://shop.example"),
     )
     .await;
 
     let allowed = app
-        .send(
-            app.client
-                .request(reqwest::Method::OPTIONS, app.url("/api/products"))
-                .header("origin", "https://shop.example")
-                .header("access-control-request-method", "POST"),
+        .request(
+            Method::OPTIONS,
+            "/api/products",
+            &[
+                ("origin", "https://shop.example"),
+                ("access-control-request-method", "POST"),
+            ],
         )
         .await;
-    let denied = app
-        .send(
-            app.client
-                .request(reqwest::Method::OPTIONS, app.url("/api/products"))
-                .header("origin", "https://evil.example"),
-        )
-        .await;
-    let simple = app
-        .send(
-            app.client
-                .get(app.url("/api/products"))
-                .header("origin", "https://shop.example"),
-        )
-        .await;
+    let from = |method: Method, path: &'static str, origin: &'static str| {
+        app.request(method, path, &[("origin", origin)])
+    };
+    let denied = from(Method::OPTIONS, "/api/products", "https://evil.example").await;
+    let simple = from(Method::GET, "/api/products", "https://shop.example").await;
+    let gateway_path = from(Method::OPTIONS, "/health", "https://shop.example").await;
 
     assert_eq!(allowed.status, 204, "{}", allowed.text);
     assert_eq!(
@@ -103,7 +43,7 @@ async fn preflight_is_answered_by_the_gateway_for_allowed_origins_only() {
     assert!(
         allowed
             .header("access-control-allow-headers")
-            .is_some_and(|h| h.contains("Authorization"))
+            .is_some_and(|h| h.contains("Authorization") && h.contains("X-Admin-Bootstrap-Token"))
     );
     assert_eq!(denied.status, 403);
     assert!(denied.header("access-control-allow-origin").is_none());
@@ -115,6 +55,11 @@ async fn preflight_is_answered_by_the_gateway_for_allowed_origins_only() {
         simple
             .header("access-control-expose-headers")
             .is_some_and(|h| h.contains("X-Request-ID"))
+    );
+    assert_eq!(gateway_path.status, 204, "{}", gateway_path.text);
+    assert_eq!(
+        gateway_path.header("access-control-allow-methods"),
+        Some("GET")
     );
 }
 
@@ -140,8 +85,43 @@ async fn wrong_method_is_405_before_any_auth_check() {
 }
 
 #[tokio::test]
-async fn an_upstream_that_never_answers_gives_504_after_the_timeout() {
-    // Arrange: a "product service" that accepts connections and never says anything.
+async fn every_public_answer_names_the_gateway_and_the_service_that_answered() {
+    let app = spawn_app().await;
+
+    let product_list = app.get("/api/products").await;
+    let missing = app.get("/api/nothing-here").await;
+
+    assert!(product_list.header("x-gateway").is_some());
+    assert_eq!(product_list.header("x-service"), Some("product-service"));
+    assert!(product_list.header("x-version").is_some());
+    assert_eq!(product_list.body["meta"]["service"], "product-service");
+    assert_eq!(missing.status, 404);
+    assert!(missing.header("x-gateway").is_some());
+}
+
+/// A new buyer's order of a product the product service is asked about: the answer, and
+/// how long it took.
+async fn timed_order(app: &TestApp) -> (Answer, Duration) {
+    let buyer = app.register("buyer@example.com").await;
+    let started = Instant::now();
+    let answer = app.place_order(&buyer, &order_of("prd_anything", 1)).await;
+    (answer, started.elapsed())
+}
+
+/// A 504 naming the product service, well within the client's patience.
+fn assert_product_service_timed_out(answer: &Answer, waited: Duration) {
+    answer.assert_error(504, "GATEWAY_TIMEOUT");
+    assert_eq!(answer.details()["service"], "product-service");
+    assert!(
+        waited < Duration::from_secs(5),
+        "bounded by the timeout, not by the slow service: {waited:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_service_that_never_answers_gives_504_after_the_timeout() {
+    // Arrange: the order service's "product service" accepts connections and never says
+    // anything.
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -152,149 +132,130 @@ async fn an_upstream_that_never_answers_gives_504_after_the_timeout() {
             held.push(stream);
         }
     });
-    let upstream = format!("http://{address}");
     let app = spawn_app_with(
         AppOptions::default()
-            .variable("product_service_url", &upstream)
+            .variable("product_service_url", &format!("http://{address}"))
             .variable("upstream_timeout_ms", "300"),
     )
     .await;
 
     // Act
-    let started = std::time::Instant::now();
-    let answer = app.get("/api/products").await;
+    let (answer, waited) = timed_order(&app).await;
 
     // Assert
-    assert_product_service_timed_out(&answer, started.elapsed());
+    assert_product_service_timed_out(&answer, waited);
     holder.abort();
-}
-
-/// The app with the test probe as a private component standing in for the product service.
-async fn app_with_probe_as_product_service(options: AppOptions) -> TestApp {
-    spawn_app_with(
-        options
-            .with_probe("{ private = true }")
-            .variable("product_service_url", "http://probe.spin.internal"),
-    )
-    .await
-}
-
-/// A 504 from the gateway for the product service, well within the client's patience.
-fn assert_product_service_timed_out(
-    answer: &storefront_tests::Answer,
-    waited: std::time::Duration,
-) {
-    assert_eq!(answer.status, 504, "{}", answer.text);
-    assert_eq!(answer.body["error"]["code"], "GATEWAY_TIMEOUT");
-    assert_eq!(
-        answer.body["error"]["details"]["service"],
-        "product-service"
-    );
-    assert!(
-        waited < std::time::Duration::from_secs(5),
-        "bounded by the timeout, not by the slow service: {waited:?}"
-    );
 }
 
 #[tokio::test]
 async fn a_chained_service_that_answers_late_gives_504_after_the_timeout() {
     // Arrange: the "product service" is a private component of the app, reached over service
     // chaining (where Spin enforces no timeout of its own), that answers after 20 s.
-    let app = app_with_probe_as_product_service(
-        AppOptions::default().variable("upstream_timeout_ms", "300"),
+    let app = spawn_app_with(
+        AppOptions::default()
+            .as_one_app()
+            .with_probe("{ private = true }")
+            .with_manifest(|text| {
+                format!("{text}\n[component.probe.variables]\nsleep_ms = \"20000\"\n")
+            })
+            .variable("product_service_url", "http://probe.spin.internal")
+            .variable("upstream_timeout_ms", "300"),
     )
     .await;
 
     // Act
-    let started = std::time::Instant::now();
-    let answer = app.get("/api/products?sleep_ms=20000").await;
+    let (answer, waited) = timed_order(&app).await;
 
     // Assert
-    assert_product_service_timed_out(&answer, started.elapsed());
+    assert_product_service_timed_out(&answer, waited);
 }
 
 #[tokio::test]
-async fn rate_limit_counters_of_past_windows_are_deleted() {
-    // Arrange: counters left from earlier windows (a client long gone, and the key format
-    // of the previous release), as key-value keeps them forever unless deleted.
-    let app = spawn_app_with(AppOptions::default().variable("rate_limit_per_minute", "100")).await;
-    assert_eq!(app.get("/api/products").await.status, 200);
-    app.key_value_set("ratelimit:1:addr:203.0.113.9", "7").await;
-    app.key_value_set("ratelimit:addr:198.51.100.7", "1 3")
-        .await;
-    app.key_value_set("ratelimit:swept", "1").await;
-
-    // Act: the next request finds the sweep of this window not done yet.
-    let answer = app.get("/api/products").await;
-
-    // Assert: the sweep, run after the response, leaves this window's counter (and the
-    // sweep marker).
-    assert_eq!(answer.status, 200, "{}", answer.text);
-    let stale = |keys: &[String]| {
-        keys.iter()
-            .any(|key| key.contains("203.0.113.9") || key.contains("198.51.100.7"))
-    };
-    let mut keys = app.key_value_keys().await;
-    for _ in 0..100 {
-        if !stale(&keys) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        keys = app.key_value_keys().await;
-    }
-    assert!(!stale(&keys), "{keys:?}");
-    assert!(
-        keys.iter().any(|key| key.ends_with(":addr:127.0.0.1")),
-        "{keys:?}"
-    );
-}
-
-#[tokio::test]
-async fn a_client_cannot_pick_its_rate_limit_bucket_with_x_forwarded_for() {
-    let app = spawn_app_with(AppOptions::default().variable("rate_limit_per_minute", "2")).await;
-    with_time_left_in_rate_limit_window().await;
-
-    let mut statuses = Vec::new();
-    for index in 0..3 {
-        let answer = app
-            .send(
-                app.client
-                    .get(app.url("/api/products"))
-                    .header("x-forwarded-for", format!("10.0.0.{index}"))
-                    .header("forwarded", format!("for=10.0.1.{index}")),
-            )
-            .await;
-        statuses.push(answer.status);
-    }
-
-    assert_eq!(statuses, [200, 200, 429]);
-}
-
-#[tokio::test]
-async fn services_see_the_gateways_x_forwarded_for_and_no_credentials_of_the_client_but_its_token()
+async fn between_apps_the_gateway_forwards_the_request_unchanged_but_for_what_only_the_app_may_set()
 {
-    // Arrange: a service that echoes the headers it receives.
-    let app = app_with_probe_as_product_service(AppOptions::default()).await;
+    // Arrange: split apps whose product service is a stand-in that records what it gets.
+    let seen = FakeService::start(|_| 200).await;
+    let app = spawn_app_with(
+        AppOptions::default()
+            .as_split()
+            .variable("product_service_url", &format!("http://{}", seen.addr)),
+    )
+    .await;
 
     // Act
     let answer = app
-        .send(
-            app.client
-                .get(app.url("/api/products/echo"))
-                .header("x-forwarded-for", "10.9.8.7")
-                .header("forwarded", "for=10.9.8.7")
-                .header("x-service-token", "forged")
-                .header("authorization", "Bearer the-clients-token"),
+        .request(
+            Method::GET,
+            "/api/products/prd_1?fields=name",
+            &[
+                ("x-forwarded-for", "10.9.8.7"),
+                ("forwarded", "for=10.9.8.7"),
+                ("x-service-token", "forged"),
+                ("x-user-id", "usr_admin"),
+                ("spin-client-addr", "10.9.8.7:1"),
+                ("authorization", "Bearer the-clients-token"),
+            ],
         )
         .await;
 
     // Assert
     assert_eq!(answer.status, 200, "{}", answer.text);
-    let seen = &answer.body;
-    assert_eq!(seen["x-forwarded-for"], json!(["127.0.0.1"]), "{seen}");
-    assert!(seen.get("forwarded").is_none(), "{seen}");
-    assert_eq!(seen["authorization"], json!(["Bearer the-clients-token"]));
-    let token = seen["x-service-token"][0].as_str().unwrap_or_default();
-    assert_ne!(token, "forged", "{seen}");
-    assert_eq!(seen["x-service-token"].as_array().map(Vec::len), Some(1));
+    let received = seen.received();
+    let request = received.last().expect("the stand-in was called");
+    assert_eq!(request.path, "/api/products/prd_1");
+    assert_eq!(request.header("x-forwarded-for"), Some("127.0.0.1"));
+    assert!(request.header("forwarded").is_none());
+    assert!(request.header("x-user-id").is_none());
+    assert!(
+        request
+            .headers
+            .iter()
+            .all(|(name, value)| !name.starts_with("spin-") || !value.contains("10.9.8.7")),
+        "{:?}",
+        request.headers
+    );
+    assert_eq!(
+        request.header("authorization"),
+        Some("Bearer the-clients-token")
+    );
+    let token = request.header("x-service-token").unwrap_or_default();
+    assert_ne!(token, "forged");
+    let keys =
+        auth::ServiceKeys::from_secret(storefront_tests::TEST_SERVICE_TOKEN_SECRET).expect("keys");
+    assert_eq!(
+        keys.verify(token, "product-service").as_deref(),
+        Ok("api-gateway")
+    );
+}
+
+#[tokio::test]
+async fn between_apps_a_body_over_the_limit_through_the_gateway_is_a_413_envelope() {
+    // Arrange: the gateway relays bodies to services over real HTTP between apps.
+    let app = spawn_app_with(AppOptions::default().as_split()).await;
+
+    // Act
+    let over = app
+        .post_raw(
+            "/api/users/login",
+            "application/json",
+            vec![b' '; 1024 * 1024 + 1],
+        )
+        .await;
+
+    // Assert
+    over.assert_error(413, "PAYLOAD_TOO_LARGE");
+}
+
+#[tokio::test]
+async fn the_split_layout_serves_a_whole_order_story_through_the_gateway() {
+    let app = spawn_app_with(AppOptions::default().as_split()).await;
+
+    let shop = app.open_shop(5).await;
+    let order = app.place_order(&shop.buyer, &shop.order_of_pens(1)).await;
+    let health = app.get("/health").await;
+
+    assert_eq!(order.status, 201, "{}", order.text);
+    assert_eq!(order.header("x-service"), Some("order-service"));
+    assert!(order.header("x-gateway").is_some());
+    assert_eq!(health.status, 200, "{}", health.text);
 }

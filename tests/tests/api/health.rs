@@ -37,7 +37,7 @@ async fn health_is_503_with_details_when_a_service_is_down() {
     assert_eq!(answer.status, 503, "{}", answer.text);
     assert_eq!(answer.body["message"], "Some services are unhealthy");
     assert_eq!(answer.body["error"]["code"], "SERVICE_UNAVAILABLE");
-    let details = &answer.body["error"]["details"];
+    let details = answer.details();
     assert_eq!(details["notification"]["status"], "unhealthy");
     assert!(details["notification"]["error"].is_string());
     assert_eq!(details["user"]["status"], "healthy", "{}", answer.text);

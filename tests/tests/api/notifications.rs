@@ -2,33 +2,49 @@
 
 use std::time::Duration;
 
+use platform::Service;
 use serde_json::{Value, json};
-use storefront_tests::fake::FakeService;
+use storefront_tests::fake::{FakeService, Received};
 use storefront_tests::{
-    AppOptions, Registered, TEST_SERVICE_TOKEN_SECRET, TestApp, manifest_variant, replace_once,
-    service_token, shipping_address, spawn_app, spawn_app_with, try_spawn,
+    AppOptions, Registered, TEST_SERVICE_TOKEN_SECRET, TestApp, manifest_variant, poll_until,
+    replace_once, service_token, spawn_app, spawn_app_with, spawn_shop, try_spawn,
 };
 
-/// Polls the caller's notifications until `done` holds (delivery happens after the response).
+/// Polls the caller's notifications until `done` holds of their `data` (delivery happens
+/// after the response); the last answer's body.
 async fn notifications_until(
     app: &TestApp,
     user: &Registered,
-    query: &str,
     done: impl Fn(&Value) -> bool,
 ) -> Value {
-    let mut last = Value::Null;
-    for _ in 0..50 {
-        let answer = app
-            .get_as(&format!("/api/notifications{query}"), &user.token)
-            .await;
+    let read = || async move {
+        let answer = app.get_as("/api/notifications", &user.token).await;
         assert_eq!(answer.status, 200, "{}", answer.text);
-        last = answer.body;
-        if done(&last["data"]) {
-            return last;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("condition not reached; last answer: {last}");
+        answer.body
+    };
+    let last = poll_until(50, Duration::from_millis(100), read, |body| {
+        done(&body["data"])
+    })
+    .await;
+    assert!(
+        done(&last["data"]),
+        "condition not reached; last answer: {last}"
+    );
+    last
+}
+
+/// What a fake service has received, once `done` holds of it (or after five seconds).
+async fn received_until(
+    service: &FakeService,
+    done: impl Fn(&[Received]) -> bool,
+) -> Vec<Received> {
+    poll_until(
+        100,
+        Duration::from_millis(50),
+        || std::future::ready(service.received()),
+        |received| done(received),
+    )
+    .await
 }
 
 fn count(data: &Value) -> usize {
@@ -40,7 +56,7 @@ async fn registering_creates_a_welcome_notification() {
     let app = spawn_app().await;
     let user = app.register("welcome@example.com").await;
 
-    let body = notifications_until(&app, &user, "", |data| count(data) == 1).await;
+    let body = notifications_until(&app, &user, |data| count(data) == 1).await;
 
     let note = &body["data"][0];
     assert_eq!(note["type"], "welcome");
@@ -53,32 +69,18 @@ async fn registering_creates_a_welcome_notification() {
 
 #[tokio::test]
 async fn an_order_creates_a_confirmation_naming_the_order_and_total() {
-    let app = spawn_app().await;
-    let admin = app.register("admin@example.com").await;
-    let buyer = app.register("buyer@example.com").await;
-    let product = app
-        .create_product(
-            &admin,
-            &json!({"name": "Pen", "price": 2.5, "category": "c", "stock": 5}),
-        )
-        .await;
-    let answer = app
-        .place_order(
-            &buyer,
-            &json!({"items": [{"productId": product["id"], "quantity": 2}],
-                "shippingAddress": shipping_address()}),
-        )
-        .await;
+    let (app, shop) = spawn_shop(5).await;
+    let answer = app.place_order(&shop.buyer, &shop.order_of_pens(3)).await;
     assert_eq!(answer.status, 201, "{}", answer.text);
     let order_id = answer.body["data"]["id"].as_str().expect("id").to_string();
 
-    let body = notifications_until(&app, &buyer, "", |data| count(data) == 2).await;
+    let body = notifications_until(&app, &shop.buyer, |data| count(data) == 2).await;
 
     let confirmation = &body["data"][0];
     assert_eq!(confirmation["type"], "order.confirmation");
     assert_eq!(
         confirmation["data"],
-        json!({"orderId": order_id, "totalAmount": 5.0})
+        json!({"orderId": order_id, "totalAmount": 3.0})
     );
     assert!(
         confirmation["message"]
@@ -93,7 +95,7 @@ async fn marking_read_is_for_the_owner_and_unread_filters() {
     let app = spawn_app().await;
     let owner = app.register("owner@example.com").await;
     let other = app.register("other@example.com").await;
-    let body = notifications_until(&app, &owner, "", |data| count(data) == 1).await;
+    let body = notifications_until(&app, &owner, |data| count(data) == 1).await;
     let id = body["data"][0]["id"].as_str().expect("id").to_string();
     let read_url = app.url(&format!("/api/notifications/{id}/read"));
 
@@ -118,35 +120,23 @@ async fn marking_read_is_for_the_owner_and_unread_filters() {
     assert_eq!(bad_filter.status, 400);
 }
 
-/// The app with the notification service also mounted publicly, to post events directly.
+/// The app with the notification service's event intake reachable from outside.
 async fn app_with_direct_notification_service() -> TestApp {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let manifest = manifest_variant(&dir, |text| {
-        replace_once(
-            &text,
-            "[[trigger.http]]\nroute = { private = true }\ncomponent = \"notification-service\"",
-            "[[trigger.http]]\nroute = \"/direct/notifications-svc/...\"\ncomponent = \"notification-service\"",
-        )
-    });
-    spawn_app_with(AppOptions {
-        manifest,
-        ..AppOptions::default()
-    })
-    .await
+    spawn_app_with(AppOptions::default().exposing_private_endpoints()).await
 }
 
 #[tokio::test]
 async fn replaying_an_event_creates_no_duplicate() {
     let app = app_with_direct_notification_service().await;
     let user = app.register("replay@example.com").await;
-    notifications_until(&app, &user, "", |data| count(data) == 1).await;
+    notifications_until(&app, &user, |data| count(data) == 1).await;
     let event = json!({"id": "evt_fixed", "type": "order.created", "occurredAt": "2026-11-24T10:00:00.000Z",
         "source": "order-service", "data": {"orderId": "ord_x", "userId": user.id, "totalAmount": 1.5, "itemCount": 1}});
 
     let post_as = |producer: &'static str| {
         app.send(
             app.client
-                .post(app.url("/direct/notifications-svc/events"))
+                .post(app.private_url(Service::Notifications, "/events"))
                 .header(
                     "x-service-token",
                     service_token(producer, "notification-service"),
@@ -155,7 +145,11 @@ async fn replaying_an_event_creates_no_duplicate() {
         )
     };
     let unsigned = app
-        .post_json("/direct/notifications-svc/events", &event)
+        .send(
+            app.client
+                .post(app.private_url(Service::Notifications, "/events"))
+                .json(&event),
+        )
         .await;
     let from_another_producer = post_as("user-service").await;
 
@@ -175,7 +169,7 @@ async fn replaying_an_event_creates_no_duplicate() {
     assert_eq!(first.status, 201, "{}", first.text);
     assert_eq!(again.status, 200, "{}", again.text);
     assert_eq!(again.body["data"]["duplicate"], true);
-    let body = notifications_until(&app, &user, "", |data| count(data) == 2).await;
+    let body = notifications_until(&app, &user, |data| count(data) == 2).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let after = app.get_as("/api/notifications", &user.token).await;
     assert_eq!(count(&after.body["data"]), 2, "{body}");
@@ -206,22 +200,33 @@ async fn events_raised_during_a_notification_outage_are_delivered_once_it_is_bac
     // delivers the backlog.
     let app = outage.restart_with(options).await;
     assert_eq!(app.state.path(), state_path);
-    let login = app
-        .post_json(
-            "/api/users/login",
-            &json!({"email": "first@example.com", "password": "correct-horse"}),
-        )
-        .await;
+    let login = app.login("first@example.com", "correct-horse").await;
     assert_eq!(login.status, 200, "{}", login.text);
 
     // Assert: each user has exactly one welcome, none lost, none doubled.
     for user in [&first, &second] {
-        let body = notifications_until(&app, user, "", |data| count(data) >= 1).await;
+        let body = notifications_until(&app, user, |data| count(data) >= 1).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         let settled = app.get_as("/api/notifications", &user.token).await;
         assert_eq!(count(&settled.body["data"]), 1, "{body}");
         assert_eq!(settled.body["data"][0]["type"], "welcome");
     }
+}
+
+/// The app with its notification service at `notifications`, and producers that give up on
+/// an event after `max_attempts` tries, `retry_base_ms` apart at first.
+async fn app_notifying(
+    notifications: &FakeService,
+    max_attempts: &str,
+    retry_base_ms: &str,
+) -> TestApp {
+    spawn_app_with(
+        AppOptions::default()
+            .variable("notification_service_url", &notifications.url())
+            .variable("outbox_max_attempts", max_attempts)
+            .variable("outbox_retry_base_ms", retry_base_ms),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -235,13 +240,7 @@ async fn an_event_that_keeps_failing_blocks_no_later_event_and_is_dead_lettered(
         }
     })
     .await;
-    let app = spawn_app_with(
-        AppOptions::default()
-            .variable("notification_service_url", &notifications.url())
-            .variable("outbox_max_attempts", "3")
-            .variable("outbox_retry_base_ms", "100"),
-    )
-    .await;
+    let app = app_notifying(&notifications, "3", "100").await;
 
     // Act: the failing event first, then others; later requests give it its retries.
     app.register("poison@example.com").await;
@@ -253,11 +252,7 @@ async fn an_event_that_keeps_failing_blocks_no_later_event_and_is_dead_lettered(
         if dead_lettered == 1 {
             break;
         }
-        app.post_json(
-            "/api/users/login",
-            &json!({"email": "later@example.com", "password": "correct-horse"}),
-        )
-        .await;
+        app.login("later@example.com", "correct-horse").await;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
@@ -288,32 +283,15 @@ async fn events_carry_a_service_token_and_never_a_users_token() {
         AppOptions::default().variable("notification_service_url", &notifications.url()),
     )
     .await;
-    let admin = app.register("admin@example.com").await;
-    let buyer = app.register("buyer@example.com").await;
-    let product = app
-        .create_product(
-            &admin,
-            &json!({"name": "Mug", "price": 3, "category": "kitchen", "stock": 5}),
-        )
-        .await;
+    let shop = app.open_shop(5).await;
 
     // Act: an order, made with the buyer's token, raises order.created.
-    let order = app
-        .place_order(
-            &buyer,
-            &json!({"items": [{"productId": product["id"], "quantity": 1}],
-                "shippingAddress": shipping_address()}),
-        )
-        .await;
+    let order = app.place_order(&shop.buyer, &shop.order_of_pens(1)).await;
     assert_eq!(order.status, 201, "{}", order.text);
-    let mut received = Vec::new();
-    for _ in 0..100 {
-        received = notifications.received();
-        if received.iter().any(|r| r.json()["type"] == "order.created") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let received = received_until(&notifications, |received| {
+        received.iter().any(|r| r.json()["type"] == "order.created")
+    })
+    .await;
 
     // Assert
     assert!(
@@ -367,14 +345,7 @@ async fn the_webhook_gets_each_notification_without_any_credential() {
 
     // Act
     let user = app.register("hooked@example.com").await;
-    let mut received = Vec::new();
-    for _ in 0..100 {
-        received = webhook.received();
-        if !received.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let received = received_until(&webhook, |received| !received.is_empty()).await;
 
     // Assert
     let [delivery] = received.as_slice() else {
@@ -385,4 +356,99 @@ async fn the_webhook_gets_each_notification_without_any_credential() {
     assert!(delivery.header("authorization").is_none(), "{delivery:?}");
     assert!(delivery.header("x-service-token").is_none(), "{delivery:?}");
     assert!(!delivery.body.contains(&user.token));
+}
+
+/// The dead letters an admin lists after a request (work after it moves the outboxes on).
+async fn dead_letters_after_a_request(app: &TestApp, admin: &Registered) -> Value {
+    app.get("/health").await;
+    let answer = app.get_as("/api/admin/dead-letters", &admin.token).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    answer.body
+}
+
+#[tokio::test]
+async fn admins_see_every_producers_dead_letters_and_send_one_again() {
+    // Arrange: a notification service elsewhere that refuses everything until told not to,
+    // and producers that give up after two tries.
+    let refusing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let switch = refusing.clone();
+    let notifications = FakeService::start(move |_| {
+        if switch.load(std::sync::atomic::Ordering::SeqCst) {
+            503
+        } else {
+            201
+        }
+    })
+    .await;
+    let app = app_notifying(&notifications, "2", "50").await;
+    let admin = app.register("admin@example.com").await;
+    let user = app.register("dead@example.com").await;
+    let listed = poll_until(
+        100,
+        Duration::from_millis(60),
+        || dead_letters_after_a_request(&app, &admin),
+        |listed| listed["meta"]["pagination"]["total"] == 2,
+    )
+    .await;
+
+    // Act
+    let as_user = app.get_as("/api/admin/dead-letters", &user.token).await;
+    let anonymous = app.get("/api/admin/dead-letters").await;
+    let newest = listed["data"][0].clone();
+    refusing.store(false, std::sync::atomic::Ordering::SeqCst);
+    let retry = app
+        .post_as(
+            &format!(
+                "/api/admin/dead-letters/{}/retry",
+                newest["id"].as_str().unwrap_or_default()
+            ),
+            &admin.token,
+        )
+        .await;
+    let unknown = app
+        .post_as(
+            "/api/admin/dead-letters/user-service.evt_none/retry",
+            &admin.token,
+        )
+        .await;
+    let mut delivered = false;
+    for _ in 0..100 {
+        delivered = notifications.received().iter().any(|request| {
+            request.json()["id"].as_str().is_some_and(|id| {
+                newest["id"]
+                    .as_str()
+                    .is_some_and(|public| public.ends_with(id))
+            }) && request.json()["type"] == newest["type"]
+        }) && app
+            .get_as("/api/admin/dead-letters", &admin.token)
+            .await
+            .body["meta"]["pagination"]["total"]
+            == 1;
+        if delivered {
+            break;
+        }
+        app.get("/health").await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Assert: both welcomes were dead-lettered, newest first, each naming its producer.
+    assert_eq!(listed["meta"]["pagination"]["total"], 2, "{listed}");
+    assert_eq!(newest["type"], "user.created");
+    assert_eq!(newest["source"], "user-service");
+    assert_eq!(newest["attempts"], 2);
+    assert!(newest["lastError"].is_string());
+    assert!(newest["createdAt"].as_str() >= listed["data"][1]["createdAt"].as_str());
+    assert!(
+        newest["id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("user-service."))
+    );
+    assert_eq!(as_user.status, 403);
+    assert_eq!(anonymous.status, 401);
+    assert_eq!(retry.status, 200, "{}", retry.text);
+    assert_eq!(unknown.status, 404, "{}", unknown.text);
+    assert!(
+        delivered,
+        "the retried event went out and left the dead letters"
+    );
 }

@@ -1,11 +1,15 @@
 //! The order rows of the contract, through the gateway.
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
 use serde_json::{Value, json};
 use storefront_tests::{
-    AppOptions, Registered, TestApp, manifest_variant, replace_once, shipping_address, spawn_app,
-    spawn_app_with,
+    Answer, AppOptions, Registered, TestApp, count_by_status, manifest_variant, order_of,
+    poll_until, replace_once, shipping_address, spawn_app, spawn_app_with,
 };
 
+/// An admin and a buyer of `app`.
 async fn setup(app: &TestApp) -> (Registered, Registered) {
     (
         app.register("admin@example.com").await,
@@ -13,22 +17,18 @@ async fn setup(app: &TestApp) -> (Registered, Registered) {
     )
 }
 
-async fn product(app: &TestApp, admin: &Registered, name: &str, price: f64, stock: i64) -> String {
-    let product = app
-        .create_product(
-            admin,
-            &json!({"name": name, "price": price, "category": "c", "stock": stock}),
-        )
-        .await;
-    product["id"].as_str().expect("id").to_string()
+/// A fresh app with default options, its admin and a buyer.
+async fn app_with_admin_and_buyer() -> (TestApp, Registered, Registered) {
+    let app = spawn_app().await;
+    let (admin, buyer) = setup(&app).await;
+    (app, admin, buyer)
 }
 
 #[tokio::test]
 async fn an_order_reserves_stock_and_prices_come_from_the_catalog_in_exact_cents() {
-    let app = spawn_app().await;
-    let (admin, buyer) = setup(&app).await;
-    let pen = product(&app, &admin, "Pen", 19.99, 10).await;
-    let pad = product(&app, &admin, "Pad", 0.1, 10).await;
+    let (app, admin, buyer) = app_with_admin_and_buyer().await;
+    let pen = app.add_product(&admin, "Pen", 19.99, 10).await;
+    let pad = app.add_product(&admin, "Pad", 0.1, 10).await;
 
     let answer = app.place_order(&buyer, &json!({"items": [
         {"productId": pen, "quantity": 3, "unitPrice": 0.01}, {"productId": pad, "quantity": 2}, {"productId": pen, "quantity": 1}
@@ -53,49 +53,36 @@ async fn an_order_reserves_stock_and_prices_come_from_the_catalog_in_exact_cents
 async fn orders_need_a_user_token() {
     let app = spawn_app().await;
 
-    let answer = app
-        .post_json(
-            "/api/orders",
-            &json!({"items": [], "shippingAddress": shipping_address()}),
-        )
-        .await;
+    let answer = app.post_json("/api/orders", &order_of("prd_any", 1)).await;
 
     assert_eq!(answer.status, 401);
 }
 
 #[tokio::test]
 async fn invalid_orders_are_400_with_every_problem_named() {
-    let app = spawn_app().await;
-    let (_, buyer) = setup(&app).await;
+    let (app, _, buyer) = app_with_admin_and_buyer().await;
 
     let answer = app.place_order(&buyer, &json!({"items": [{"productId": "p", "quantity": 0}], "shippingAddress": {"street": "x"}}),
     )
     .await;
 
-    assert_eq!(answer.status, 400, "{}", answer.text);
-    let details = &answer.body["error"]["details"];
-    assert_eq!(
-        details["missingFields"],
-        json!([
-            "shippingAddress.city",
-            "shippingAddress.postalCode",
-            "shippingAddress.country"
-        ])
-    );
-    assert!(details["invalidFields"]["items[0].quantity"].is_string());
+    answer.assert_missing_fields(&[
+        "shippingAddress.city",
+        "shippingAddress.postalCode",
+        "shippingAddress.country",
+    ]);
+    assert!(answer.details()["invalidFields"]["items[0].quantity"].is_string());
 }
 
 #[tokio::test]
 async fn an_unknown_product_fails_the_whole_order_with_its_id() {
-    let app = spawn_app().await;
-    let (admin, buyer) = setup(&app).await;
-    let pen = product(&app, &admin, "Pen", 1.0, 10).await;
+    let (app, admin, buyer) = app_with_admin_and_buyer().await;
+    let pen = app.add_product(&admin, "Pen", 1.0, 10).await;
 
     let answer = app.place_order(&buyer, &json!({"items": [{"productId": pen, "quantity": 2}, {"productId": "prd_ghost", "quantity": 1}], "shippingAddress": shipping_address()})).await;
 
-    assert_eq!(answer.status, 400, "{}", answer.text);
-    assert_eq!(answer.body["error"]["code"], "VALIDATION_ERROR");
-    assert_eq!(answer.body["error"]["details"]["productId"], "prd_ghost");
+    answer.assert_error(400, "VALIDATION_ERROR");
+    assert_eq!(answer.details()["productId"], "prd_ghost");
     assert_eq!(app.stock_of(&pen).await, 10, "nothing reserved");
     let orders = app.get_as("/api/orders", &buyer.token).await;
     assert_eq!(orders.body["data"], json!([]));
@@ -103,17 +90,15 @@ async fn an_unknown_product_fails_the_whole_order_with_its_id() {
 
 #[tokio::test]
 async fn insufficient_stock_fails_the_whole_order_with_details() {
-    let app = spawn_app().await;
-    let (admin, buyer) = setup(&app).await;
-    let plenty = product(&app, &admin, "Plenty", 1.0, 10).await;
-    let scarce = product(&app, &admin, "Scarce", 1.0, 1).await;
+    let (app, admin, buyer) = app_with_admin_and_buyer().await;
+    let plenty = app.add_product(&admin, "Plenty", 1.0, 10).await;
+    let scarce = app.add_product(&admin, "Scarce", 1.0, 1).await;
 
     let answer = app.place_order(&buyer, &json!({"items": [{"productId": plenty, "quantity": 5}, {"productId": scarce, "quantity": 2}], "shippingAddress": shipping_address()})).await;
 
-    assert_eq!(answer.status, 409, "{}", answer.text);
-    assert_eq!(answer.body["error"]["code"], "INSUFFICIENT_STOCK");
+    answer.assert_error(409, "INSUFFICIENT_STOCK");
     assert_eq!(
-        answer.body["error"]["details"],
+        *answer.details(),
         json!({"productId": scarce, "requested": 2, "available": 1})
     );
     assert_eq!(app.stock_of(&plenty).await, 10);
@@ -121,10 +106,9 @@ async fn insufficient_stock_fails_the_whole_order_with_details() {
 
 #[tokio::test]
 async fn an_idempotency_key_replays_the_first_response_and_creates_nothing_new() {
-    let app = spawn_app().await;
-    let (admin, buyer) = setup(&app).await;
-    let pen = product(&app, &admin, "Pen", 2.5, 10).await;
-    let body = json!({"items": [{"productId": pen, "quantity": 2}], "shippingAddress": shipping_address()});
+    let (app, admin, buyer) = app_with_admin_and_buyer().await;
+    let pen = app.add_product(&admin, "Pen", 2.5, 10).await;
+    let body = order_of(&pen, 2);
     let keyed = |body: &Value| {
         app.send(
             app.authed(app.client.post(app.url("/api/orders")), &buyer.token)
@@ -135,9 +119,7 @@ async fn an_idempotency_key_replays_the_first_response_and_creates_nothing_new()
 
     let first = keyed(&body).await;
     let replay = keyed(&body).await;
-    let different =
-        keyed(&json!({"items": [{"productId": pen, "quantity": 3}], "shippingAddress": shipping_address()}))
-            .await;
+    let different = keyed(&order_of(&pen, 3)).await;
 
     assert_eq!(first.status, 201, "{}", first.text);
     assert_eq!(replay.status, 201, "{}", replay.text);
@@ -146,33 +128,56 @@ async fn an_idempotency_key_replays_the_first_response_and_creates_nothing_new()
         replay.body["meta"]["requestId"],
         first.body["meta"]["requestId"]
     );
-    assert_eq!(different.status, 422, "{}", different.text);
-    assert_eq!(different.body["error"]["code"], "UNPROCESSABLE_ENTITY");
+    different.assert_error(422, "UNPROCESSABLE_ENTITY");
     assert_eq!(app.stock_of(&pen).await, 8, "stock taken once");
     let orders = app.get_as("/api/orders", &buyer.token).await;
     assert_eq!(orders.body["meta"]["pagination"]["total"], 1);
 }
 
+/// Sixty single-unit orders of `product` by `buyer`, all in flight at once, sent to each of
+/// `apps` in turn.
+async fn sixty_concurrent_orders(
+    apps: &[&TestApp],
+    buyer: &Registered,
+    product: &str,
+) -> Vec<Answer> {
+    let body = order_of(product, 1);
+    let orders = (0..60).map(|index| apps[index % apps.len()].place_order(buyer, &body));
+    futures::future::join_all(orders).await
+}
+
+/// Twenty orders made and forty refused for want of stock, and every app sees the twenty
+/// orders and no stock left.
+async fn assert_exactly_twenty_sold(
+    answers: &[Answer],
+    apps: &[&TestApp],
+    buyer: &Registered,
+    product: &str,
+) {
+    assert_eq!(
+        count_by_status(answers),
+        BTreeMap::from([(201, 20), (409, 40)]),
+        "{:?}",
+        answers
+            .iter()
+            .map(|a| &a.body["error"]["code"])
+            .collect::<Vec<_>>()
+    );
+    for app in apps {
+        assert_eq!(app.stock_of(product).await, 0);
+        let orders = app.get_as("/api/orders?limit=100", &buyer.token).await;
+        assert_eq!(orders.body["meta"]["pagination"]["total"], 20);
+    }
+}
+
 #[tokio::test]
 async fn sixty_concurrent_single_unit_orders_against_stock_twenty_make_exactly_twenty_orders() {
-    let app = spawn_app().await;
-    let (admin, buyer) = setup(&app).await;
-    let hot = product(&app, &admin, "Hot", 5.0, 20).await;
-    let body = json!({"items": [{"productId": hot, "quantity": 1}], "shippingAddress": shipping_address()});
+    let (app, admin, buyer) = app_with_admin_and_buyer().await;
+    let hot = app.add_product(&admin, "Hot", 5.0, 20).await;
 
-    let answers = futures::future::join_all((0..60).map(|_| app.place_order(&buyer, &body))).await;
+    let answers = sixty_concurrent_orders(&[&app], &buyer, &hot).await;
 
-    let created = answers.iter().filter(|a| a.status == 201).count();
-    let refused = answers.iter().filter(|a| a.status == 409).count();
-    assert_eq!(
-        (created, refused),
-        (20, 40),
-        "{:?}",
-        answers.iter().map(|a| a.status).collect::<Vec<_>>()
-    );
-    assert_eq!(app.stock_of(&hot).await, 0);
-    let orders = app.get_as("/api/orders?limit=100", &buyer.token).await;
-    assert_eq!(orders.body["meta"]["pagination"]["total"], 20);
+    assert_exactly_twenty_sold(&answers, &[&app], &buyer, &hot).await;
 }
 
 #[tokio::test]
@@ -182,41 +187,21 @@ async fn sixty_orders_spread_over_two_replicas_sharing_storage_sell_exactly_the_
     let app = spawn_app().await;
     let replica = app.replica().await;
     let (admin, buyer) = setup(&app).await;
-    let hot = product(&app, &admin, "Hot", 5.0, 20).await;
-    let body = json!({"items": [{"productId": hot, "quantity": 1}], "shippingAddress": shipping_address()});
+    let hot = app.add_product(&admin, "Hot", 5.0, 20).await;
 
     // Act: every other order goes to the other replica.
-    let answers = futures::future::join_all((0..60).map(|index| {
-        let target = if index % 2 == 0 { &app } else { &replica };
-        target.place_order(&buyer, &body)
-    }))
-    .await;
+    let answers = sixty_concurrent_orders(&[&app, &replica], &buyer, &hot).await;
 
     // Assert
-    let created = answers.iter().filter(|a| a.status == 201).count();
-    let refused = answers.iter().filter(|a| a.status == 409).count();
-    assert_eq!(
-        (created, refused),
-        (20, 40),
-        "{:?}",
-        answers
-            .iter()
-            .map(|a| (a.status, a.body["error"]["code"].clone()))
-            .collect::<Vec<_>>()
-    );
-    assert_eq!(app.stock_of(&hot).await, 0);
-    assert_eq!(replica.stock_of(&hot).await, 0);
-    let orders = replica.get_as("/api/orders?limit=100", &buyer.token).await;
-    assert_eq!(orders.body["meta"]["pagination"]["total"], 20);
+    assert_exactly_twenty_sold(&answers, &[&app, &replica], &buyer, &hot).await;
 }
 
 #[tokio::test]
 async fn a_user_sees_only_their_orders_newest_first_and_admins_see_any() {
-    let app = spawn_app().await;
-    let (admin, buyer) = setup(&app).await;
+    let (app, admin, buyer) = app_with_admin_and_buyer().await;
     let other = app.register("other@example.com").await;
-    let pen = product(&app, &admin, "Pen", 1.0, 10).await;
-    let body = json!({"items": [{"productId": pen, "quantity": 1}], "shippingAddress": shipping_address()});
+    let pen = app.add_product(&admin, "Pen", 1.0, 10).await;
+    let body = order_of(&pen, 1);
     let first = app.place_order(&buyer, &body).await.body["data"]["id"]
         .as_str()
         .expect("id")
@@ -238,13 +223,7 @@ async fn a_user_sees_only_their_orders_newest_first_and_admins_see_any() {
         .await;
     let others_list = app.get_as("/api/orders", &other.token).await;
 
-    let ids: Vec<&str> = mine.body["data"]
-        .as_array()
-        .expect("array")
-        .iter()
-        .filter_map(|o| o["id"].as_str())
-        .collect();
-    assert_eq!(ids, vec![second.as_str(), first.as_str()]);
+    assert_eq!(mine.each("id"), [second.as_str(), first.as_str()]);
     assert_eq!(theirs.status, 404, "{}", theirs.text);
     assert_eq!(own.status, 200);
     assert_eq!(own.body["data"]["items"][0]["productName"], "Pen");
@@ -274,18 +253,12 @@ async fn an_unreachable_product_service_gives_a_clean_502_and_no_order() {
     })
     .await;
     let (admin, buyer) = setup(&app).await;
-    let pen = product(&app, &admin, "Pen", 1.0, 10).await;
+    let pen = app.add_product(&admin, "Pen", 1.0, 10).await;
 
-    let answer = app.place_order(&buyer, &json!({"items": [{"productId": pen, "quantity": 1}], "shippingAddress": shipping_address()}),
-    )
-    .await;
+    let answer = app.place_order(&buyer, &order_of(&pen, 1)).await;
 
-    assert_eq!(answer.status, 502, "{}", answer.text);
-    assert_eq!(answer.body["error"]["code"], "BAD_GATEWAY");
-    assert_eq!(
-        answer.body["error"]["details"]["service"],
-        "product-service"
-    );
+    answer.assert_error(502, "BAD_GATEWAY");
+    assert_eq!(answer.details()["service"], "product-service");
     assert!(
         !answer.text.contains("refused"),
         "no transport detail in production: {}",
@@ -330,17 +303,16 @@ async fn a_host_killed_under_order_load_loses_no_order_and_keeps_no_stock_it_did
     )
     .await;
     let (admin, buyer) = setup(&app).await;
-    let stocked = product(&app, &admin, "Stocked", 2.0, 1000).await;
+    let stocked = app.add_product(&admin, "Stocked", 2.0, 1000).await;
     let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let load: Vec<_> = (0..16)
         .map(|worker| {
             let client = reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(5))
+                .timeout(Duration::from_secs(5))
                 .build()
                 .expect("client");
             let url = app.url("/api/orders");
-            let body = json!({"items": [{"productId": stocked, "quantity": 1 + worker % 3}],
-                "shippingAddress": shipping_address()});
+            let body = order_of(&stocked, 1 + worker % 3);
             let (token, acknowledged) = (buyer.token.clone(), acknowledged.clone());
             tokio::spawn(async move {
                 loop {
@@ -363,12 +335,12 @@ async fn a_host_killed_under_order_load_loses_no_order_and_keeps_no_stock_it_did
 
     // Act: kill the host mid-load, start it again, wait out the lease of interrupted
     // attempts (3 x 1 s + 1 s), then make a few ordinary requests.
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let app = app.crash_and_restart().await;
     for worker in load {
         let _ = worker.await;
     }
-    tokio::time::sleep(std::time::Duration::from_millis(4500)).await;
+    tokio::time::sleep(Duration::from_millis(4500)).await;
     let mut settled = None;
     for _ in 0..60 {
         let health = app.get("/health").await;
@@ -380,7 +352,7 @@ async fn a_host_killed_under_order_load_loses_no_order_and_keeps_no_stock_it_did
             settled = Some(orders);
             break;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 
     // Assert: stock and sold units add up, and every acknowledged order exists.
@@ -402,10 +374,9 @@ async fn a_host_killed_under_order_load_loses_no_order_and_keeps_no_stock_it_did
 async fn an_idempotency_key_claim_left_by_a_dead_request_is_taken_over() {
     // Arrange: an order made with a key, whose claim is then made to look like one left
     // `in_progress` by a request that died, once with its lease over and once not.
-    let app = spawn_app().await;
-    let (admin, buyer) = setup(&app).await;
-    let pen = product(&app, &admin, "Pen", 1.0, 10).await;
-    let body = json!({"items": [{"productId": pen, "quantity": 1}], "shippingAddress": shipping_address()});
+    let (app, admin, buyer) = app_with_admin_and_buyer().await;
+    let pen = app.add_product(&admin, "Pen", 1.0, 10).await;
+    let body = order_of(&pen, 1);
     let with_key = |key: &'static str| {
         app.send(
             app.authed(app.client.post(app.url("/api/orders")), &buyer.token)
@@ -416,15 +387,15 @@ async fn an_idempotency_key_claim_left_by_a_dead_request_is_taken_over() {
     assert_eq!(with_key("fresh-claim").await.status, 201);
     assert_eq!(with_key("stale-claim").await.status, 201);
     let abandon = |key: &'static str, claimed_until: i64| {
-        app.execute_sql(
+        app.change_one_row(
             "orders",
             "UPDATE orders_idempotency_keys SET status = 'in_progress', response_status = NULL,
              response_data = NULL, claimed_until = ?1 WHERE key = ?2",
             vec![claimed_until.into(), key.to_string().into()],
         )
     };
-    assert_eq!(abandon("stale-claim", 0).await, 1);
-    assert_eq!(abandon("fresh-claim", i64::MAX).await, 1);
+    abandon("stale-claim", 0).await;
+    abandon("fresh-claim", i64::MAX).await;
 
     // Act
     let stale = with_key("stale-claim").await;
@@ -441,8 +412,7 @@ async fn an_idempotency_key_claim_left_by_a_dead_request_is_taken_over() {
 
 #[tokio::test]
 async fn an_order_with_tens_of_thousands_of_entries_is_refused_by_its_count() {
-    let app = spawn_app().await;
-    let (_, buyer) = setup(&app).await;
+    let (app, _, buyer) = app_with_admin_and_buyer().await;
     let items: Vec<Value> = (0..26_000)
         .map(|index| json!({"productId": format!("prd_{index}"), "quantity": 1}))
         .collect();
@@ -456,7 +426,96 @@ async fn an_order_with_tens_of_thousands_of_entries_is_refused_by_its_count() {
 
     assert_eq!(answer.status, 400, "{}", answer.text);
     assert_eq!(
-        answer.body["error"]["details"]["invalidFields"]["items"],
+        answer.details()["invalidFields"]["items"],
         "must have at most 50 entries"
     );
+}
+
+/// Holds the write lock of the SQLite file at `path` until the returned sender is dropped
+/// or sent to (on a thread of its own: the in-process host serves on the test's thread).
+fn hold_write_lock(
+    path: std::path::PathBuf,
+) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (held, is_held) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let connection = rusqlite::Connection::open(path).expect("open");
+        connection
+            .execute_batch("BEGIN IMMEDIATE")
+            .expect("take the lock");
+        held.send(()).expect("report");
+        let _ = released.recv();
+        connection
+            .execute_batch("COMMIT")
+            .expect("release the lock");
+    });
+    is_held.recv().expect("the lock is held");
+    (release, holder)
+}
+
+#[tokio::test]
+async fn an_attempt_whose_idempotency_key_was_taken_over_places_no_order() {
+    // One database per label: the product service must stall while the order service goes on.
+    let options = AppOptions::default().variable("upstream_timeout_ms", "30000");
+    if options.storage.one_database_file {
+        eprintln!("skipped: needs the product database apart from the order database");
+        return;
+    }
+    // Arrange: an attempt that has claimed its key and stalls reserving stock.
+    let app = spawn_app_with(options).await;
+    let (admin, buyer) = setup(&app).await;
+    let pen = app.add_product(&admin, "Pen", 1.0, 10).await;
+    // The order database exists (a first request migrated it) before anything is held.
+    assert_eq!(app.get_as("/api/orders", &buyer.token).await.status, 200);
+    let (release, holder) = hold_write_lock(app.database_path("products"));
+    let stalled = {
+        let request = app
+            .authed(app.client.post(app.url("/api/orders")), &buyer.token)
+            .header("idempotency-key", "taken-over")
+            .json(&order_of(&pen, 3));
+        tokio::spawn(async move { request.send().await })
+    };
+    let claimed = app
+        .query_i64_until(
+            "orders",
+            "SELECT COUNT(*) FROM orders_idempotency_keys k JOIN orders_intents i
+             ON i.order_id = k.attempt WHERE k.key = 'taken-over' AND i.status = 'reserving'",
+            1,
+        )
+        .await;
+    assert_eq!(
+        claimed, 1,
+        "the attempt claimed its key and opened its intent"
+    );
+
+    // Act: the stalled state a newer request leaves when it takes the key over (its lease
+    // passed), then the stalled attempt goes on.
+    app.change_one_row(
+        "orders",
+        "UPDATE orders_idempotency_keys SET attempt = 'ord_newer', claimed_until = 0
+         WHERE key = 'taken-over'",
+        vec![],
+    )
+    .await;
+    drop(release);
+    holder.join().expect("lock holder");
+    let answer = stalled.await.expect("task").expect("answer");
+
+    // Assert: the key is no longer this attempt's, so it may not complete it.
+    assert_eq!(
+        answer.status(),
+        409,
+        "{}",
+        answer.text().await.unwrap_or_default()
+    );
+    let orders = app.get_as("/api/orders", &buyer.token).await;
+    assert_eq!(orders.body["data"], json!([]), "{}", orders.text);
+    let stock = poll_until(
+        100,
+        Duration::from_millis(50),
+        || app.stock_of(&pen),
+        |stock| *stock == 10,
+    )
+    .await;
+    assert_eq!(stock, 10, "its reservation was given back");
 }

@@ -1,9 +1,11 @@
 //! The product and stock rows of the contract, through the gateway.
 
+use std::collections::BTreeMap;
+
 use serde_json::{Value, json};
 use storefront_tests::{
-    AppOptions, Registered, TestApp, manifest_variant, replace_once, service_token, spawn_app,
-    spawn_app_with,
+    AppOptions, Registered, TestApp, count_by_status, service_token, spawn_app, spawn_app_with,
+    spawn_shop,
 };
 
 async fn admin_and_user(app: &TestApp) -> (Registered, Registered) {
@@ -52,8 +54,7 @@ async fn creating_products_needs_an_admin_token() {
     let as_user = app.post_json_as("/api/products", &mug(), &user.token).await;
 
     assert_eq!(anonymous.status, 401);
-    assert_eq!(as_user.status, 403);
-    assert_eq!(as_user.body["error"]["code"], "FORBIDDEN");
+    as_user.assert_error(403, "FORBIDDEN");
 }
 
 #[tokio::test]
@@ -86,7 +87,7 @@ async fn invalid_products_are_400_naming_the_field() {
         let answer = app.post_json_as("/api/products", &body, &admin.token).await;
         assert_eq!(answer.status, 400, "{body}: {}", answer.text);
         assert!(
-            answer.body["error"]["details"]["invalidFields"][field].is_string(),
+            answer.details()["invalidFields"][field].is_string(),
             "{body}: {}",
             answer.text
         );
@@ -94,10 +95,7 @@ async fn invalid_products_are_400_naming_the_field() {
     let missing = app
         .post_json_as("/api/products", &json!({"name": "A"}), &admin.token)
         .await;
-    assert_eq!(
-        missing.body["error"]["details"]["missingFields"],
-        json!(["price", "category"])
-    );
+    missing.assert_missing_fields(&["price", "category"]);
 }
 
 #[tokio::test]
@@ -106,9 +104,8 @@ async fn unknown_product_is_404_with_its_id() {
 
     let answer = app.get("/api/products/prd_nope").await;
 
-    assert_eq!(answer.status, 404);
-    assert_eq!(answer.body["error"]["code"], "NOT_FOUND");
-    assert_eq!(answer.body["error"]["details"]["productId"], "prd_nope");
+    answer.assert_error(404, "NOT_FOUND");
+    assert_eq!(answer.details()["productId"], "prd_nope");
 }
 
 #[tokio::test]
@@ -136,13 +133,7 @@ async fn listing_filters_by_category_and_inclusive_price_bounds_newest_first() {
     let nothing = app.get("/api/products?category=none").await;
 
     assert_eq!(answer.status, 200, "{}", answer.text);
-    let names: Vec<&str> = answer.body["data"]
-        .as_array()
-        .expect("array")
-        .iter()
-        .filter_map(|p| p["name"].as_str())
-        .collect();
-    assert_eq!(names, vec!["Mid", "Cheap"]);
+    assert_eq!(answer.each("name"), ["Mid", "Cheap"]);
     assert_eq!(answer.body["meta"]["pagination"]["total"], 2);
     assert_eq!(everything.body["data"].as_array().map(Vec::len), Some(2));
     assert_eq!(everything.body["meta"]["pagination"]["hasPrev"], true);
@@ -172,15 +163,9 @@ async fn search_is_full_text_over_name_and_description_ranked() {
         .get("/api/products?search=name%3Ateapot%20OR%20%22")
         .await;
 
-    let names: Vec<&str> = rubber.body["data"]
-        .as_array()
-        .expect("array")
-        .iter()
-        .filter_map(|p| p["name"].as_str())
-        .collect();
     assert_eq!(
-        names,
-        vec!["Rubber duck", "Garden hose"],
+        rubber.each("name"),
+        ["Rubber duck", "Garden hose"],
         "best match first"
     );
     assert_eq!(prefix.body["data"][0]["name"], "Teapot");
@@ -217,42 +202,19 @@ async fn stock_changes_report_before_and_after_and_never_go_below_zero() {
     let product = app.create_product(&admin, &mug()).await;
     let id = product["id"].as_str().expect("id");
     let stock_url = format!("/api/products/{id}/stock");
+    let change = |who: &Registered, quantity: i64, operation: &str| {
+        let body = json!({"quantity": quantity, "operation": operation});
+        let token = who.token.clone();
+        let stock_url = &stock_url;
+        let app = &app;
+        async move { app.patch_json_as(stock_url, &body, &token).await }
+    };
 
-    let up = app
-        .patch_json_as(
-            &stock_url,
-            &json!({"quantity": 5, "operation": "increase"}),
-            &admin.token,
-        )
-        .await;
-    let down = app
-        .patch_json_as(
-            &stock_url,
-            &json!({"quantity": 15, "operation": "decrease"}),
-            &admin.token,
-        )
-        .await;
-    let too_far = app
-        .patch_json_as(
-            &stock_url,
-            &json!({"quantity": 1, "operation": "decrease"}),
-            &admin.token,
-        )
-        .await;
-    let as_user = app
-        .patch_json_as(
-            &stock_url,
-            &json!({"quantity": 1, "operation": "increase"}),
-            &user.token,
-        )
-        .await;
-    let bad = app
-        .patch_json_as(
-            &stock_url,
-            &json!({"quantity": 0, "operation": "sideways"}),
-            &admin.token,
-        )
-        .await;
+    let up = change(&admin, 5, "increase").await;
+    let down = change(&admin, 15, "decrease").await;
+    let too_far = change(&admin, 1, "decrease").await;
+    let as_user = change(&user, 1, "increase").await;
+    let bad = change(&admin, 0, "sideways").await;
 
     assert_eq!(up.status, 200, "{}", up.text);
     assert_eq!(
@@ -260,8 +222,7 @@ async fn stock_changes_report_before_and_after_and_never_go_below_zero() {
         json!({"productId": id, "previousStock": 10, "newStock": 15})
     );
     assert_eq!(down.body["data"]["newStock"], 0);
-    assert_eq!(too_far.status, 409);
-    assert_eq!(too_far.body["error"]["code"], "INSUFFICIENT_STOCK");
+    too_far.assert_error(409, "INSUFFICIENT_STOCK");
     assert_eq!(as_user.status, 403);
     assert_eq!(bad.status, 400);
     assert_eq!(app.stock_of(id).await, 0);
@@ -269,30 +230,18 @@ async fn stock_changes_report_before_and_after_and_never_go_below_zero() {
 
 #[tokio::test]
 async fn fifty_concurrent_decrements_on_stock_twenty_leave_exactly_zero() {
-    let app = spawn_app().await;
-    let (admin, _) = admin_and_user(&app).await;
-    let product = app
-        .create_product(
-            &admin,
-            &json!({"name": "Hot item", "price": 1, "category": "c", "stock": 20}),
-        )
-        .await;
-    let id = product["id"].as_str().expect("id").to_string();
-    let stock_url = format!("/api/products/{id}/stock");
+    let (app, shop) = spawn_shop(20).await;
+    let stock_url = format!("/api/products/{}/stock", shop.pen);
     let decrement = json!({"quantity": 1, "operation": "decrease"});
 
-    let requests = (0..50).map(|_| app.patch_json_as(&stock_url, &decrement, &admin.token));
+    let requests = (0..50).map(|_| app.patch_json_as(&stock_url, &decrement, &shop.admin.token));
     let answers = futures::future::join_all(requests).await;
 
-    let successes = answers.iter().filter(|a| a.status == 200).count();
-    let refusals = answers.iter().filter(|a| a.status == 409).count();
     assert_eq!(
-        (successes, refusals),
-        (20, 30),
-        "{:?}",
-        answers.iter().map(|a| a.status).collect::<Vec<_>>()
+        count_by_status(&answers),
+        BTreeMap::from([(200, 20), (409, 30)])
     );
-    assert_eq!(app.stock_of(&id).await, 0);
+    assert_eq!(app.stock_of(&shop.pen).await, 0);
 }
 
 /// `request` signed as the order service signs its calls to the product service.
@@ -303,51 +252,28 @@ fn as_order_service(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder
     )
 }
 
-/// The app with the product service also mounted publicly under `/direct/products-svc`
-/// (as if deployed on its own), to reach its private reservation endpoints.
+/// The app with the product service's endpoints for the order service reachable from outside.
 async fn app_with_direct_product_service() -> TestApp {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let manifest = manifest_variant(&dir, |text| {
-        replace_once(
-            &text,
-            "[[trigger.http]]\nroute = { private = true }\ncomponent = \"product-service\"",
-            "[[trigger.http]]\nroute = \"/direct/products-svc/...\"\ncomponent = \"product-service\"",
-        )
-    });
-    let app = spawn_app_with(AppOptions {
-        manifest,
-        ..AppOptions::default()
-    })
-    .await;
-    std::mem::forget(dir);
-    app
+    spawn_app_with(AppOptions::default().exposing_private_endpoints()).await
+}
+
+/// The URL of a product-service endpoint for the order service.
+fn direct(app: &TestApp, path: &str) -> String {
+    app.private_url(platform::Service::Products, path)
 }
 
 #[tokio::test]
 async fn reserving_the_same_order_twice_changes_stock_once_and_release_is_idempotent() {
     let app = app_with_direct_product_service().await;
     let (admin, _) = admin_and_user(&app).await;
-    let product = app
-        .create_product(
-            &admin,
-            &json!({"name": "Lamp", "price": 25.5, "category": "home", "stock": 5}),
-        )
-        .await;
-    let id = product["id"].as_str().expect("id");
+    let id = &app.add_product(&admin, "Lamp", 25.5, 5).await;
     let body = json!({"orderId": "ord_1", "items": [{"productId": id, "quantity": 2}]});
-    let reserve = || {
-        app.send(
-            as_order_service(
-                app.client
-                    .post(app.url("/direct/products-svc/reservations")),
-            )
-            .json(&body),
-        )
-    };
+    let reserve =
+        || app.send(as_order_service(app.client.post(direct(&app, "/reservations"))).json(&body));
 
     let first = reserve().await;
     let second = reserve().await;
-    let release_url = app.url("/direct/products-svc/reservations/ord_1/release");
+    let release_url = direct(&app, "/reservations/ord_1/release");
     let released = app
         .send(as_order_service(app.client.post(&release_url)))
         .await;
@@ -375,23 +301,9 @@ async fn reserving_the_same_order_twice_changes_stock_once_and_release_is_idempo
 async fn a_reservation_is_all_or_nothing() {
     let app = app_with_direct_product_service().await;
     let (admin, _) = admin_and_user(&app).await;
-    let plenty = app
-        .create_product(
-            &admin,
-            &json!({"name": "Plenty", "price": 1, "category": "c", "stock": 100}),
-        )
-        .await;
-    let scarce = app
-        .create_product(
-            &admin,
-            &json!({"name": "Scarce", "price": 1, "category": "c", "stock": 1}),
-        )
-        .await;
-    let (plenty, scarce) = (
-        plenty["id"].as_str().expect("id"),
-        scarce["id"].as_str().expect("id"),
-    );
-    let url = app.url("/direct/products-svc/reservations");
+    let plenty = &app.add_product(&admin, "Plenty", 1.0, 100).await;
+    let scarce = &app.add_product(&admin, "Scarce", 1.0, 1).await;
+    let url = direct(&app, "/reservations");
 
     let short = app
         .send(
@@ -408,11 +320,11 @@ async fn a_reservation_is_all_or_nothing() {
 
     assert_eq!(short.status, 409, "{}", short.text);
     assert_eq!(
-        short.body["error"]["details"],
+        *short.details(),
         json!({"productId": scarce, "requested": 2, "available": 1})
     );
     assert_eq!(unknown.status, 404, "{}", unknown.text);
-    assert_eq!(unknown.body["error"]["details"]["productId"], "prd_missing");
+    assert_eq!(unknown.details()["productId"], "prd_missing");
     assert_eq!(app.stock_of(plenty).await, 100);
     assert_eq!(app.stock_of(scarce).await, 1);
 }
@@ -422,50 +334,30 @@ async fn reservations_answer_only_the_order_service_with_a_valid_service_token()
     // Arrange: the product service reachable directly, as if deployed on its own.
     let app = app_with_direct_product_service().await;
     let (admin, user) = admin_and_user(&app).await;
-    let product = app
-        .create_product(
-            &admin,
-            &json!({"name": "Lamp", "price": 2, "category": "home", "stock": 5}),
-        )
-        .await;
-    let body = json!({"orderId": "ord_x", "items": [{"productId": product["id"], "quantity": 5}]});
-    let url = app.url("/direct/products-svc/reservations");
+    let product = app.add_product(&admin, "Lamp", 2.0, 5).await;
+    let body = json!({"orderId": "ord_x", "items": [{"productId": product, "quantity": 5}]});
+    let url = direct(&app, "/reservations");
 
     // Act
     let anonymous = app.send(app.client.post(&url).json(&body)).await;
     let with_user_token = app
         .send(app.authed(app.client.post(&url), &user.token).json(&body))
         .await;
-    let addressed_elsewhere = app
-        .send(
+    let signed_by = |caller: &str, target: &str| {
+        app.send(
             app.client
                 .post(&url)
-                .header(
-                    "x-service-token",
-                    service_token("order-service", "notification-service"),
-                )
+                .header("x-service-token", service_token(caller, target))
                 .json(&body),
         )
-        .await;
-    let from_another_service = app
-        .send(
-            app.client
-                .post(&url)
-                .header(
-                    "x-service-token",
-                    service_token("user-service", "product-service"),
-                )
-                .json(&body),
-        )
-        .await;
+    };
+    let addressed_elsewhere = signed_by("order-service", "notification-service").await;
+    let from_another_service = signed_by("user-service", "product-service").await;
     let release = app
-        .send(
-            app.authed(
-                app.client
-                    .post(app.url("/direct/products-svc/reservations/ord_x/release")),
-                &user.token,
-            ),
-        )
+        .send(app.authed(
+            app.client.post(direct(&app, "/reservations/ord_x/release")),
+            &user.token,
+        ))
         .await;
 
     // Assert
@@ -476,10 +368,9 @@ async fn reservations_answer_only_the_order_service_with_a_valid_service_token()
         &from_another_service,
         &release,
     ] {
-        assert_eq!(answer.status, 401, "{}", answer.text);
-        assert_eq!(answer.body["error"]["code"], "UNAUTHORIZED");
+        answer.assert_error(401, "UNAUTHORIZED");
     }
-    assert_eq!(app.stock_of(product["id"].as_str().expect("id")).await, 5);
+    assert_eq!(app.stock_of(&product).await, 5);
 }
 
 #[tokio::test]
@@ -488,27 +379,19 @@ async fn a_release_that_arrives_before_its_reservation_keeps_that_reservation_fr
     // while the reservation was still on its way.
     let app = app_with_direct_product_service().await;
     let (admin, _) = admin_and_user(&app).await;
-    let product = app
-        .create_product(
-            &admin,
-            &json!({"name": "Lamp", "price": 2, "category": "home", "stock": 5}),
-        )
-        .await;
-    let id = product["id"].as_str().expect("id");
+    let id = &app.add_product(&admin, "Lamp", 2.0, 5).await;
 
     // Act
     let released = app
-        .send(as_order_service(app.client.post(
-            app.url("/direct/products-svc/reservations/ord_late/release"),
-        )))
+        .send(as_order_service(
+            app.client
+                .post(direct(&app, "/reservations/ord_late/release")),
+        ))
         .await;
     let late = app
         .send(
-            as_order_service(
-                app.client
-                    .post(app.url("/direct/products-svc/reservations")),
-            )
-            .json(&json!({"orderId": "ord_late", "items": [{"productId": id, "quantity": 2}]})),
+            as_order_service(app.client.post(direct(&app, "/reservations")))
+                .json(&json!({"orderId": "ord_late", "items": [{"productId": id, "quantity": 2}]})),
         )
         .await;
 
@@ -516,7 +399,7 @@ async fn a_release_that_arrives_before_its_reservation_keeps_that_reservation_fr
     assert_eq!(released.status, 200, "{}", released.text);
     assert_eq!(released.body["data"]["status"], "released");
     assert_eq!(late.status, 409, "{}", late.text);
-    assert_eq!(late.body["error"]["details"]["orderId"], "ord_late");
+    assert_eq!(late.details()["orderId"], "ord_late");
     assert_eq!(app.stock_of(id).await, 5);
 }
 
@@ -541,11 +424,138 @@ async fn prices_are_read_from_the_exact_text_sent_not_from_a_double() {
     for answer in [&many_decimals, &exponent] {
         assert_eq!(answer.status, 400, "{}", answer.text);
         assert!(
-            answer.body["error"]["details"]["invalidFields"]["price"].is_string(),
+            answer.details()["invalidFields"]["price"].is_string(),
             "{}",
             answer.text
         );
     }
     assert_eq!(exact.status, 201, "{}", exact.text);
     assert_eq!(exact.body["data"]["price"], 19.9);
+}
+
+#[tokio::test]
+async fn an_admin_changes_any_field_by_the_rules_of_create_and_updated_at_moves_on() {
+    // Arrange
+    let app = spawn_app().await;
+    let (admin, user) = admin_and_user(&app).await;
+    let product = app.create_product(&admin, &mug()).await;
+    let path = format!(
+        "/api/products/{}",
+        product["id"].as_str().unwrap_or_default()
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+
+    // Act
+    let changed = app
+        .patch_json_as(
+            &path,
+            &json!({"name": " Red Mug ", "price": 14.99, "category": "dining", "description": "red"}),
+            &admin.token,
+        )
+        .await;
+    let invalid = app
+        .patch_json_as(&path, &json!({"price": 0, "name": ""}), &admin.token)
+        .await;
+    let empty = app.patch_json_as(&path, &json!({}), &admin.token).await;
+    let as_user = app
+        .patch_json_as(&path, &json!({"price": 1}), &user.token)
+        .await;
+    let missing = app
+        .patch_json_as(
+            "/api/products/prd_ghost",
+            &json!({"price": 1}),
+            &admin.token,
+        )
+        .await;
+
+    // Assert
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    let data = &changed.body["data"];
+    assert_eq!(data["name"], "Red Mug");
+    assert_eq!(data["price"], json!(14.99));
+    assert_eq!(data["category"], "dining");
+    assert_eq!(data["stock"], product["stock"]);
+    assert!(data["updatedAt"].as_str() > product["updatedAt"].as_str());
+    assert_eq!(data["createdAt"], product["createdAt"]);
+    assert_eq!(invalid.status, 400, "{}", invalid.text);
+    assert!(invalid.details()["invalidFields"]["price"].is_string());
+    assert_eq!(empty.status, 400, "{}", empty.text);
+    assert_eq!(as_user.status, 403);
+    assert_eq!(missing.status, 404, "{}", missing.text);
+    assert_eq!(missing.details()["productId"], "prd_ghost");
+    let found = app.get("/api/products?search=red").await;
+    assert_eq!(
+        found.body["data"][0]["name"], "Red Mug",
+        "search follows the new name"
+    );
+}
+
+#[tokio::test]
+async fn a_price_change_never_changes_existing_orders() {
+    let (app, shop) = spawn_shop(5).await;
+    let order = app.place_order(&shop.buyer, &shop.order_of_pens(2)).await;
+    assert_eq!(order.status, 201, "{}", order.text);
+
+    let repriced = app
+        .patch_json_as(
+            &format!("/api/products/{}", shop.pen),
+            &json!({"price": 9.5}),
+            &shop.admin.token,
+        )
+        .await;
+    let read = app
+        .get_as(
+            &format!(
+                "/api/orders/{}",
+                order.body["data"]["id"].as_str().unwrap_or_default()
+            ),
+            &shop.buyer.token,
+        )
+        .await;
+
+    assert_eq!(repriced.status, 200, "{}", repriced.text);
+    assert_eq!(
+        read.body["data"]["items"][0]["unitPrice"].as_f64(),
+        Some(1.0)
+    );
+    assert_eq!(read.body["data"]["totalAmount"].as_f64(), Some(2.0));
+}
+
+#[tokio::test]
+async fn a_withdrawn_product_leaves_the_catalogue_keeps_its_page_and_cannot_be_ordered() {
+    // Arrange
+    let (app, shop) = spawn_shop(5).await;
+    let path = format!("/api/products/{}", shop.pen);
+
+    // Act
+    let withdrawn = app
+        .patch_json_as(&path, &json!({"isActive": false}), &shop.admin.token)
+        .await;
+    let listed = app.get("/api/products").await;
+    let searched = app.get("/api/products?search=pen").await;
+    let page = app.get(&path).await;
+    let as_admin = app
+        .get_as("/api/products?includeInactive=true", &shop.admin.token)
+        .await;
+    let as_user = app
+        .get_as("/api/products?includeInactive=true", &shop.buyer.token)
+        .await;
+    let anonymous = app.get("/api/products?includeInactive=true").await;
+    let order = app.place_order(&shop.buyer, &shop.order_of_pens(1)).await;
+
+    // Assert
+    assert_eq!(withdrawn.status, 200, "{}", withdrawn.text);
+    assert_eq!(withdrawn.body["data"]["isActive"], false);
+    assert_eq!(listed.body["data"], json!([]));
+    assert_eq!(listed.body["meta"]["pagination"]["total"], 0);
+    assert_eq!(searched.body["data"], json!([]));
+    assert_eq!(page.status, 200);
+    assert_eq!(page.body["data"]["isActive"], false);
+    assert_eq!(as_admin.status, 200, "{}", as_admin.text);
+    assert_eq!(as_admin.body["data"][0]["id"], shop.pen.as_str());
+    assert_eq!(as_user.status, 403, "{}", as_user.text);
+    assert_eq!(anonymous.status, 403, "{}", anonymous.text);
+    order.assert_error(400, "VALIDATION_ERROR");
+    assert_eq!(order.details()["productId"], shop.pen.as_str());
+    assert_eq!(app.stock_of(&shop.pen).await, 5);
 }

@@ -2,7 +2,9 @@
 //! declared SQLite labels, required variables, state across restarts), exercised with the
 //! real components and manifest variants under whichever host the suite runs on.
 
-use storefront_tests::{AppOptions, HostKind, replace_once, spawn_app, spawn_app_with, try_spawn};
+use storefront_tests::{
+    Answer, AppOptions, HostKind, TestApp, replace_once, spawn_app, spawn_app_with, try_spawn,
+};
 
 #[tokio::test]
 async fn a_missing_required_variable_stops_start_up_and_names_it() {
@@ -43,12 +45,8 @@ async fn private_components_cannot_be_reached_from_outside_even_by_host_name() {
 
 #[tokio::test]
 async fn an_exact_route_wins_over_the_catch_all() {
-    let app = spawn_app_with(AppOptions::default().with_manifest(|text| {
-        replace_once(
-            &text,
-            "[[trigger.http]]\nroute = { private = true }\ncomponent = \"user-service\"",
-            "[[trigger.http]]\nroute = \"/health\"\ncomponent = \"user-service\"",
-        )
+    let app = spawn_app_with(AppOptions::default().as_one_app().with_manifest(|text| {
+        format!("{text}\n[[trigger.http]]\nroute = \"/health\"\ncomponent = \"user-service\"\n")
     }))
     .await;
 
@@ -67,45 +65,39 @@ async fn an_exact_route_wins_over_the_catch_all() {
     );
 }
 
+/// The app of `spin.toml` with `from` replaced by `to`.
+async fn app_with_manifest_edit(from: &'static str, to: &'static str) -> TestApp {
+    spawn_app_with(AppOptions::default().with_manifest(move |text| replace_once(&text, from, to)))
+        .await
+}
+
+/// Each service's health as the aggregated `/health` reports it while one is unhealthy.
+fn reported_health<'a>(health: &'a Answer, service: &str) -> &'a serde_json::Value {
+    assert_eq!(health.status, 503, "{}", health.text);
+    &health.details()[service]["status"]
+}
+
 #[tokio::test]
 async fn a_host_missing_from_allowed_outbound_hosts_is_denied_not_crashed() {
-    let app = spawn_app_with(
-        AppOptions::default()
-            .with_manifest(|text| replace_once(&text, "    \"{{ order_service_url }}\",\n", "")),
+    let app = app_with_manifest_edit("    \"{{ order_service_url }}\",\n", "").await;
+
+    let answer = app.get("/health").await;
+
+    assert_eq!(reported_health(&answer, "order"), "unhealthy");
+    assert_eq!(reported_health(&answer, "product"), "healthy");
+}
+
+#[tokio::test]
+async fn an_undeclared_sqlite_label_is_refused() {
+    let app = app_with_manifest_edit(
+        "sqlite_databases = [\"products\", \"edge\"]",
+        "sqlite_databases = [\"edge\"]",
     )
     .await;
 
     let answer = app.get("/health").await;
 
-    assert_eq!(answer.status, 503, "{}", answer.text);
-    assert_eq!(
-        answer.body["error"]["details"]["order"]["status"],
-        "unhealthy"
-    );
-    assert_eq!(
-        answer.body["error"]["details"]["product"]["status"],
-        "healthy"
-    );
-}
-
-#[tokio::test]
-async fn an_undeclared_sqlite_label_is_refused() {
-    let app = spawn_app_with(AppOptions::default().with_manifest(|text| {
-        replace_once(
-            &text,
-            "sqlite_databases = [\"products\"]",
-            "sqlite_databases = []",
-        )
-    }))
-    .await;
-
-    let answer = app.get("/health").await;
-
-    assert_eq!(answer.status, 503, "{}", answer.text);
-    assert_eq!(
-        answer.body["error"]["details"]["product"]["status"],
-        "unhealthy"
-    );
+    assert_eq!(reported_health(&answer, "product"), "unhealthy");
     if !app.storage().one_database_file {
         assert!(!app.database_path("products").exists());
     }
@@ -133,9 +125,11 @@ async fn databases_live_in_the_state_dir_and_survive_a_restart() {
 #[tokio::test]
 async fn a_burst_larger_than_the_instance_budget_is_queued_not_failed() {
     let _one_at_a_time = storefront_tests::exclusive_heavy_load().await;
-    // Each aggregated health check holds six instances (the gateway and five services), so
+    // Each aggregated health check holds five instances (the gateway and four services), so
     // 200 at once would need more instances than the runner's pool has if all ran together.
-    let app = spawn_app().await;
+    // (One app: split apps in one test process would share one process's slots, which no
+    // deployment of them does.)
+    let app = spawn_app_with(AppOptions::default().as_one_app()).await;
 
     let answers = futures::future::join_all((0..200).map(|_| app.get("/health"))).await;
 

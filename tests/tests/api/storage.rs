@@ -1,22 +1,24 @@
 //! Where the services keep their data: each service's tables are its own, so every SQLite label
-//! can be linked to one database, and databases made before that are upgraded in place.
+//! can be linked to one database; migrations come in tracks (each service's own, the outbox's);
+//! databases of earlier releases are upgraded in place; finished records go after the
+//! retention period.
 
 use std::path::Path;
 use std::time::Duration;
 
-use serde_json::json;
-use store::{Expiry, Migration};
+use store::{Expiry, Schema};
 use storefront_tests::{
-    AppOptions, Storage, TEST_JWT_SECRET, shipping_address, spawn_app, spawn_app_with, try_spawn,
+    AppOptions, Storage, TEST_JWT_SECRET, spawn_app_with, spawn_shop, try_spawn, workspace_root,
 };
 
-/// The services' SQLite labels and their migrations.
-fn services() -> [(&'static str, &'static [Migration]); 4] {
+/// Every SQLite label of the app and its schema.
+fn schemas() -> [(&'static str, &'static Schema); 5] {
     [
-        ("users", user_service::schema::MIGRATIONS),
-        ("products", product_service::schema::MIGRATIONS),
-        ("orders", order_service::schema::MIGRATIONS),
-        ("notifications", notification_service::schema::MIGRATIONS),
+        ("users", &user_service::schema::SCHEMA),
+        ("products", &product_service::schema::SCHEMA),
+        ("orders", &order_service::schema::SCHEMA),
+        ("notifications", &notification_service::schema::SCHEMA),
+        ("edge", &edge::SCHEMA),
     ]
 }
 
@@ -33,6 +35,14 @@ fn schema_names(file: &Path) -> Vec<String> {
         .collect()
 }
 
+#[test]
+fn no_two_migrations_of_a_database_share_a_description() {
+    // Earlier releases' histories are matched to the tracks by description.
+    for (label, schema) in schemas() {
+        assert_eq!(schema.check_descriptions(), Ok(()), "{label}");
+    }
+}
+
 #[tokio::test]
 async fn every_service_names_its_tables_after_its_label_so_all_can_share_one_database() {
     // Arrange: every label linked to the same file.
@@ -47,39 +57,26 @@ async fn every_service_names_its_tables_after_its_label_so_all_can_share_one_dat
     .await;
 
     // Act: every service writes (a user, a product, an order, their notifications).
-    let admin = app.register("admin@example.com").await;
-    let buyer = app.register("buyer@example.com").await;
-    let product = app
-        .create_product(
-            &admin,
-            &json!({"name": "Cup", "price": 4.5, "category": "kitchen", "stock": 3}),
-        )
-        .await;
-    let order = app
-        .place_order(
-            &buyer,
-            &json!({"items": [{"productId": product["id"], "quantity": 1}],
-                "shippingAddress": shipping_address()}),
-        )
-        .await;
+    let shop = app.open_shop(3).await;
+    let order = app.place_order(&shop.buyer, &shop.order_of_pens(1)).await;
     assert_eq!(order.status, 201, "{}", order.text);
     let health = app.get("/health").await;
 
     // Assert: one file holds every service's data, each name in its service's namespace.
     assert_eq!(health.status, 200, "{}", health.text);
     let names = schema_names(&app.database_path("users"));
-    for (label, _) in services() {
+    for (label, _) in schemas() {
         assert!(
             names
                 .iter()
-                .any(|name| name == &format!("{label}_schema_migrations")),
+                .any(|name| name == &format!("{label}_migrations")),
             "{label} migrated into the shared file: {names:?}"
         );
     }
     let strays: Vec<&String> = names
         .iter()
         .filter(|name| {
-            !services()
+            !schemas()
                 .iter()
                 .any(|(label, _)| *name == label || name.starts_with(&format!("{label}_")))
         })
@@ -90,62 +87,40 @@ async fn every_service_names_its_tables_after_its_label_so_all_can_share_one_dat
     );
 }
 
-/// Writes `label`'s database as the release before table prefixes made it: its migrations up
-/// to `legacy_version`, recorded in the shared-name `schema_migrations`.
-fn write_legacy_database(file: &Path, label: &str, legacy_version: i64) -> rusqlite::Connection {
-    let migrations = services()
-        .into_iter()
-        .find(|(name, _)| *name == label)
-        .map(|(_, migrations)| migrations)
-        .unwrap_or_default();
-    let connection = rusqlite::Connection::open(file).expect("create database");
-    connection
-        .execute_batch(
-            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL,
-             applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))",
-        )
-        .expect("history table");
-    for migration in migrations.iter().filter(|m| m.version <= legacy_version) {
-        for statement in migration.statements {
-            connection
-                .execute_batch(statement)
-                .expect("legacy statement");
-        }
-        connection
-            .execute(
-                "INSERT INTO schema_migrations (version, description) VALUES (?1, ?2)",
-                (migration.version, migration.description),
-            )
-            .expect("record migration");
-    }
-    connection
+/// Writes `label`'s database as an earlier release left it (`kind`: `unprefixed`, before
+/// table names carried the label; `release`, the last release before migration tracks).
+fn earlier_release_database(file: &Path, label: &str, kind: &str) -> rusqlite::Connection {
+    let fixture = workspace_root()
+        .join("tests/fixtures/previous-release")
+        .join(format!("{label}-{kind}.db"));
+    std::fs::copy(&fixture, file).unwrap_or_else(|e| panic!("{}: {e}", fixture.display()));
+    rusqlite::Connection::open(file).expect("open the copy")
 }
 
-#[tokio::test]
-async fn databases_from_before_table_prefixes_are_upgraded_in_place_keeping_their_data() {
-    // Arrange: per-service files as the previous release left them, with a product, a
-    // reservation and a user.created event that was never delivered.
-    let state = tempfile::tempdir().expect("state");
-    let storage = Storage {
-        one_database_file: false,
-        redis: None,
+/// Per-label files as an earlier release left them, with a product, a user.created event
+/// that was never delivered (in the outbox table of that release), and an order.
+fn write_earlier_release(state: &Path, storage: &Storage, kind: &str) {
+    let outbox = if kind == "unprefixed" {
+        "outbox"
+    } else {
+        "users_outbox"
     };
-    let users = write_legacy_database(&storage.database_path(state.path(), "users"), "users", 3);
+    let users = earlier_release_database(&storage.database_path(state, "users"), "users", kind);
     users
         .execute(
-            "INSERT INTO outbox (id, type, source, data, occurred_at) VALUES ('evt_legacy', 'user.created',
-             'user-service', '{\"userId\":\"usr_legacy\",\"email\":\"old@example.com\",\"name\":\"Old\"}',
-             ?1)",
+            &format!(
+                "INSERT INTO {outbox} (id, type, source, data, occurred_at) VALUES ('evt_legacy',
+                 'user.created', 'user-service',
+                 '{{\"userId\":\"usr_legacy\",\"email\":\"old@example.com\",\"name\":\"Old\"}}',
+                 ?1)"
+            ),
             // Recent enough to be sent: older than the retention period, it would be
             // dead-lettered.
             [days_ago(2)],
         )
         .expect("legacy event");
-    let products = write_legacy_database(
-        &storage.database_path(state.path(), "products"),
-        "products",
-        6,
-    );
+    let products =
+        earlier_release_database(&storage.database_path(state, "products"), "products", kind);
     products
         .execute(
             "INSERT INTO products (id, name, description, price_cents, category, stock, is_active,
@@ -154,13 +129,29 @@ async fn databases_from_before_table_prefixes_are_upgraded_in_place_keeping_thei
             [],
         )
         .expect("legacy product");
-    write_legacy_database(&storage.database_path(state.path(), "orders"), "orders", 5);
-    write_legacy_database(
-        &storage.database_path(state.path(), "notifications"),
+    let orders = earlier_release_database(&storage.database_path(state, "orders"), "orders", kind);
+    orders
+        .execute(
+            "INSERT INTO orders (id, user_id, status, total_cents, shipping_address, created_at)
+             VALUES ('ord_legacy', 'usr_legacy', 'pending', 1250, '{}', '2026-11-01T00:00:00.000Z')",
+            [],
+        )
+        .expect("legacy order");
+    earlier_release_database(
+        &storage.database_path(state, "notifications"),
         "notifications",
-        2,
+        kind,
     );
-    drop((users, products));
+}
+
+async fn upgrades_in_place(kind: &str) {
+    // Arrange: per-service files as an earlier release left them.
+    let state = tempfile::tempdir().expect("state");
+    let storage = Storage {
+        one_database_file: false,
+        redis: None,
+    };
+    write_earlier_release(state.path(), &storage, kind);
 
     // Act: the new release starts on them (each service migrates on first use; /health uses
     // them all); a registration makes the user service deliver its outbox.
@@ -168,7 +159,8 @@ async fn databases_from_before_table_prefixes_are_upgraded_in_place_keeping_thei
         AppOptions {
             storage,
             ..AppOptions::default()
-        },
+        }
+        .variable("order_hold_minutes", "0"),
         state,
     )
     .await
@@ -180,6 +172,7 @@ async fn databases_from_before_table_prefixes_are_upgraded_in_place_keeping_thei
     let token = keys
         .issue("usr_legacy", "old@example.com", "Old", auth::Role::User)
         .expect("token");
+    let order = app.get_as("/api/orders/ord_legacy", &token).await;
     let mut welcomed = false;
     for _ in 0..100 {
         let notifications = app.get_as("/api/notifications", &token).await;
@@ -190,24 +183,47 @@ async fn databases_from_before_table_prefixes_are_upgraded_in_place_keeping_thei
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    // Assert
+    // Assert: the data is there, the event left, the history moved into the tracks.
     assert_eq!(health.status, 200, "{}", health.text);
     assert_eq!(product.status, 200, "{}", product.text);
     assert_eq!(product.body["data"]["price"], 12.5);
+    assert_eq!(order.status, 200, "{}", order.text);
+    assert_eq!(order.body["data"]["statusHistory"][0]["status"], "pending");
     assert!(
         welcomed,
         "the event left undelivered before the upgrade went out"
     );
+    for (label, schema) in schemas().into_iter().take(4) {
+        let file = app.database_path(label);
+        let names = schema_names(&file);
+        assert!(
+            !names
+                .iter()
+                .any(|name| name == "outbox" || name.ends_with("schema_migrations")),
+            "{label}: {names:?}"
+        );
+        let applied = app
+            .query_i64(label, format!("SELECT COUNT(*) FROM {label}_migrations"))
+            .await;
+        let expected: usize = schema
+            .tracks
+            .iter()
+            .map(|track| track.migrations.len())
+            .sum();
+        assert_eq!(applied, i64::try_from(expected).expect("count"), "{label}");
+    }
     let names = schema_names(&app.database_path("users"));
     assert!(names.contains(&"users_outbox".to_string()), "{names:?}");
-    assert!(
-        !names
-            .iter()
-            .any(|name| name == "outbox" || name == "schema_migrations"),
-        "{names:?}"
-    );
-    let names = schema_names(&app.database_path("orders"));
-    assert!(names.contains(&"orders_items".to_string()), "{names:?}");
+}
+
+#[tokio::test]
+async fn databases_from_before_table_prefixes_are_upgraded_in_place_keeping_their_data() {
+    upgrades_in_place("unprefixed").await;
+}
+
+#[tokio::test]
+async fn databases_of_the_last_release_move_their_history_into_tracks_keeping_their_data() {
+    upgrades_in_place("release").await;
 }
 
 /// The time `days` days ago, as the services write times.
@@ -241,12 +257,17 @@ fn every_prune_finds_its_records_through_an_index_of_its_own() {
     for (label, expiry) in expiries() {
         // Arrange: the service's schema as its migrations make it.
         let connection = rusqlite::Connection::open_in_memory().expect("database");
-        let migrations = services()
+        let schema = schemas()
             .into_iter()
             .find(|(name, _)| *name == label)
-            .map(|(_, migrations)| migrations)
-            .unwrap_or_default();
-        for statement in migrations.iter().flat_map(|m| m.statements) {
+            .map(|(_, schema)| schema)
+            .expect("a schema");
+        let statements = schema
+            .tracks
+            .iter()
+            .flat_map(|track| track.migrations)
+            .flat_map(|migration| migration.statements);
+        for statement in statements {
             connection
                 .execute_batch(&statement.replace("{label}", label))
                 .expect("migration");
@@ -283,8 +304,7 @@ async fn finished_records_past_the_retention_period_are_deleted_and_everything_e
     // a reservation that holds stock) or must not go out (an event never delivered). Work the
     // first order left for after its response may already prune some old records, so each
     // insert is checked on its own rather than the old records counted afterwards.
-    let app = spawn_app().await;
-    let shop = app.open_shop(5).await;
+    let (app, shop) = spawn_shop(5).await;
     let order = shop.order_of_pens(1);
     assert_eq!(app.place_order(&shop.buyer, &order).await.status, 201);
     let old = "2001-01-01T00:00:00.000Z".to_string();
@@ -314,10 +334,8 @@ async fn finished_records_past_the_retention_period_are_deleted_and_everything_e
             ),
         ];
         for (label, insert) in finished_records {
-            let inserted = app
-                .execute_sql(label, insert, vec![text(age), text(date)])
+            app.change_one_row(label, insert, vec![text(age), text(date)])
                 .await;
-            assert_eq!(inserted, 1, "{label}: {insert}");
         }
     }
     let old_records_that_stay = [
@@ -340,8 +358,7 @@ async fn finished_records_past_the_retention_period_are_deleted_and_everything_e
         ),
     ];
     for (label, insert) in old_records_that_stay {
-        let inserted = app.execute_sql(label, insert, vec![text(&old)]).await;
-        assert_eq!(inserted, 1, "{label}: {insert}");
+        app.change_one_row(label, insert, vec![text(&old)]).await;
     }
     let app = &app;
     let finished = |age: &'static str| async move {

@@ -1,7 +1,8 @@
 //! A component for the tests of hosting behaviour, never part of the app: `GET .../trap`
 //! traps (a Rust panic is a wasm trap), `.../spin` computes forever, `.../echo` answers with the request's headers (what a
 //! service behind the gateway receives), a request with `?sleep_ms=N` answers only after N
-//! milliseconds (a slow upstream behind service chaining), anything else answers 200 at once.
+//! milliseconds (a slow upstream behind service chaining), as does every request when the
+//! component variable `sleep_ms` is set; anything else answers 200 at once.
 
 /// The Spin entry point; export glue only in the wasm build.
 #[cfg(target_arch = "wasm32")]
@@ -37,7 +38,10 @@ mod entry {
                 .body(super::headers_json(&headers))
                 .build();
         }
-        if let Some(millis) = super::sleep_millis(request.query()) {
+        let configured = spin_sdk::variables::get("sleep_ms")
+            .ok()
+            .and_then(|value| value.parse::<u64>().ok());
+        if let Some(millis) = super::sleep_millis(request.query()).or(configured) {
             monotonic_clock::subscribe_duration(millis.saturating_mul(1_000_000)).block();
         }
         Response::builder()
