@@ -1,8 +1,9 @@
 //! The command line.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
+use storefront_tests::workspace_root;
 
 /// A host to benchmark the app on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,11 +32,6 @@ pub struct Options {
     /// The checkout whose `spin.toml` and components are measured: this one, or another
     /// revision's (a `git worktree`) to compare with.
     pub app: PathBuf,
-}
-
-pub fn workspace_root() -> PathBuf {
-    let bench = Path::new(env!("CARGO_MANIFEST_DIR"));
-    bench.parent().unwrap_or(bench).to_path_buf()
 }
 
 pub const USAGE: &str = "storefront-bench [--host runner|spin|both] [--seconds 10] \

@@ -27,7 +27,6 @@ pub struct Row {
 pub struct HostRun {
     pub host: Host,
     pub rows: Vec<Row>,
-    pub peak_rss: f64,
     pub cold_start: Duration,
     pub warm_start: Duration,
 }
@@ -187,12 +186,19 @@ pub fn render(options: &Options, runs: &[HostRun], spin_version: &str, wasm: &Pa
     }
     let memory: String = runs
         .iter()
-        .map(|run| format!("{}: **{:.0} MiB**. ", run.host.name(), run.peak_rss))
+        .map(|run| {
+            let highest = run
+                .rows
+                .iter()
+                .filter_map(|row| row.peak_rss)
+                .fold(0.0, f64::max);
+            format!("{}: **{highest:.0} MiB**. ", run.host.name())
+        })
         .collect();
     let _ = write!(
         report,
         "\nPeak RSS is the serving process's (the runner; Spin's `spin trigger http`) within each \
-         scenario. Over the whole run, seeding included: {memory}\n\n\
+         scenario. The highest of those: {memory}\n\n\
          Start-up to the first 200 on `/health`:\n\n\
          | Host | cold (compiling every component) | restart with compiled cache |\n|---|---:|---:|\n"
     );

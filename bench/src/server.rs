@@ -20,6 +20,9 @@ const JWT_SECRET: &str = "benchmark-secret-0123456789abcdef0123456789";
 const SERVICE_TOKEN_SECRET: &str = "benchmark-service-secret-0123456789abcdef";
 pub const ADMIN: &str = "admin@bench.local";
 pub const ADMIN_BOOTSTRAP_TOKEN: &str = "benchmark-bootstrap-token-0123456789abcdef";
+/// How long a start may take to answer `/health` with 200 (a cold start compiles every
+/// component).
+const HEALTHY_WITHIN: Duration = Duration::from_secs(300);
 /// A per-minute limit no scenario reaches: every request is counted, none refused.
 const LIMIT_NOBODY_REACHES: &str = "1000000000";
 
@@ -70,19 +73,8 @@ impl Limits {
 /// Builds `app`'s components in release into a target directory of their own and returns
 /// where the `.wasm` files are.
 pub fn build_components(app: &Path) -> Result<PathBuf> {
-    let target = app.join("target").join("bench");
-    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    command
-        .current_dir(app)
-        .env("CARGO_TARGET_DIR", &target)
-        .args(["build", "--release", "--target", "wasm32-wasip2"]);
-    for (id, _) in COMPONENTS {
-        command.args(["-p", id]);
-    }
-    if !command.status()?.success() {
-        bail!("building the components of {} failed", app.display());
-    }
-    Ok(target.join("wasm32-wasip2").join("release"))
+    storefront_tests::build_components(app, &app.join("target").join("bench"), &[])
+        .map_err(anyhow::Error::msg)
 }
 
 /// Where a host's app runs: its manifest and built components, and a work directory for
@@ -147,7 +139,8 @@ impl Server {
 }
 
 /// Starts the app on `host` with fresh state `name` and waits for the first 200 from
-/// `/health`; `cold` starts without any compiled-component cache.
+/// `/health`; `cold` starts without any compiled-component cache (Spin is told not to use
+/// its own; the runner's first start of a run finds its cache empty, and fills it).
 pub async fn start(
     host: Host,
     setup: &Setup<'_>,
@@ -160,7 +153,7 @@ pub async fn start(
     let started = Instant::now();
     let server = match host {
         Host::Runner => {
-            let cache = setup.work.join(if cold { "cache-cold" } else { "cache" });
+            let cache = setup.work.join("cache");
             let mut child = Command::new(std::env::current_exe()?)
                 .arg("serve")
                 .args([setup.manifest, &state, &cache, setup.wasm])
@@ -215,6 +208,9 @@ pub async fn start(
         let (status, _) = connection.call(get("/health")).await?;
         if status == 200 {
             break;
+        }
+        if started.elapsed() > HEALTHY_WITHIN {
+            bail!("the app answered /health with {status} for {HEALTHY_WITHIN:?}");
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }

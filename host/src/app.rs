@@ -165,7 +165,7 @@ impl AppInner {
             components.push(LoadedComponent {
                 pre,
                 grants: ComponentGrants {
-                    id: id.clone(),
+                    id: id.as_str().into(),
                     sqlite: Arc::new(SqliteDatabases::new(databases)),
                     key_value: Arc::new(KeyValueStores::new(stores)),
                     variables: Arc::new(variables.get(id).cloned().unwrap_or_default()),
@@ -198,10 +198,6 @@ impl AppInner {
             request_timeout: options.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT),
             calls: Arc::default(),
         }))
-    }
-
-    pub fn component(&self, index: usize) -> &LoadedComponent {
-        &self.components[index]
     }
 
     pub fn component_index(&self, id: &str) -> Option<usize> {

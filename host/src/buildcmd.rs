@@ -39,7 +39,7 @@ pub fn build_all(manifest_path: &Path) -> Result<()> {
 
 /// The directory a manifest's relative paths start from: its own, made absolute (a bare
 /// `spin.toml` has the empty path as its parent, which no process can run in).
-fn app_directory(manifest_path: &Path) -> Result<std::path::PathBuf> {
+pub(crate) fn app_directory(manifest_path: &Path) -> Result<std::path::PathBuf> {
     let absolute = std::path::absolute(manifest_path)
         .with_context(|| format!("cannot resolve {}", manifest_path.display()))?;
     Ok(absolute

@@ -74,9 +74,6 @@ struct UpArgs {
     /// Connections open at once from one client address.
     #[arg(long = "max-connections-per-client", default_value_t = ServerLimits::default().max_connections_per_client)]
     max_connections_per_client: usize,
-    /// Keep this file updated with the counts of host calls (JSON), for benchmarks.
-    #[arg(long = "host-calls-file")]
-    host_calls_file: Option<PathBuf>,
 }
 
 fn parse_variable(text: &str) -> Result<(String, String), String> {
@@ -126,9 +123,6 @@ async fn up(args: UpArgs) -> Result<()> {
     let running = RunningApp::start_with_limits(options, args.listen, limits)
         .await
         .context("cannot start the app")?;
-    if let Some(file) = args.host_calls_file {
-        write_host_calls_periodically(running.app_handle(), file);
-    }
     println!("Serving http://{}", running.addr());
     println!("Available Routes:");
     for (route, component) in running.app().public_routes() {
@@ -139,20 +133,6 @@ async fn up(args: UpArgs) -> Result<()> {
     println!("Shutting down");
     running.stop().await;
     Ok(())
-}
-
-/// Rewrites `file` with the app's host-call counts a few times a second.
-fn write_host_calls_periodically(app: std::sync::Arc<crate::app::AppInner>, file: PathBuf) {
-    tokio::spawn(async move {
-        loop {
-            let counts = serde_json::to_string(&app.host_calls()).unwrap_or_default();
-            let partial = file.with_extension("tmp");
-            if std::fs::write(&partial, counts).is_ok() {
-                let _ = std::fs::rename(&partial, &file);
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-    });
 }
 
 async fn shutdown_signal() {

@@ -109,7 +109,7 @@ impl AppInner {
             .stderr(OutputFile::new(clone_file(&component.stderr)))
             .build();
         let pre = component.pre.clone();
-        let chained: Arc<dyn ChainedRequests> = Arc::new(Chaining(self.clone()));
+        let chained: Arc<dyn ChainedRequests> = self.clone();
         let mut store = Store::new(
             &self.engine,
             RequestState::new(
@@ -186,17 +186,15 @@ impl AppInner {
 /// Local service chaining: a request one component sends to `http://<id>.spin.internal`,
 /// served in-process as Spin does, whatever the target's own route (private or public): the
 /// whole path is its path info, and its client address is `0.0.0.0:0`.
-struct Chaining(Arc<AppInner>);
-
-impl ChainedRequests for Chaining {
+impl ChainedRequests for AppInner {
     fn send(
-        &self,
+        self: Arc<Self>,
         component: &str,
         request: http::Request<WasiBody>,
         admission: Admission,
     ) -> BoxFuture<'static, Option<http::Response<WasiBody>>> {
-        let target = self.0.component_index(component);
-        let app = self.0.clone();
+        let target = self.component_index(component);
+        let app = self;
         Box::pin(async move {
             let target = target?;
             let info = RouteInfo {
@@ -261,7 +259,7 @@ fn full(body: Bytes) -> WasiBody {
 
 /// A status with an empty body: what Spin answers when there is no route (404), or when a
 /// component traps or gives no response (500).
-pub fn bare(status: http::StatusCode) -> http::Response<WasiBody> {
+fn bare(status: http::StatusCode) -> http::Response<WasiBody> {
     let mut response = http::Response::new(full(Bytes::new()));
     *response.status_mut() = status;
     response

@@ -21,9 +21,8 @@ use crate::stats::HostCalls;
 
 /// What a component declared, resolved once when the app loads; every instance of it starts
 /// from these.
-#[derive(Debug)]
 pub struct ComponentGrants {
-    pub id: String,
+    pub id: Arc<str>,
     pub sqlite: Arc<SqliteDatabases>,
     pub key_value: Arc<KeyValueStores>,
     pub variables: Arc<HashMap<String, String>>,

@@ -153,11 +153,6 @@ impl RunningApp {
         &self.app
     }
 
-    /// A handle on the app that outlives this borrow (for tasks that report on it).
-    pub fn app_handle(&self) -> Arc<AppInner> {
-        self.app.clone()
-    }
-
     /// Stops accepting connections and waits for in-flight requests to finish.
     pub async fn stop(mut self) {
         let _ = self.shutdown.send(true);

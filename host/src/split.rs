@@ -15,9 +15,9 @@ use std::path::{Component, Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use toml::{Table, Value};
 
-/// The suffix of hosts reached through local service chaining.
-const CHAINING_SUFFIX: &str = ".spin.internal";
+use crate::factors::outbound_http::INTERNAL_HOST_SUFFIX;
 
+/// The suffix of hosts reached through local service chaining.
 /// A generated manifest: the component it holds and its text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SplitManifest {
@@ -101,15 +101,12 @@ pub fn split(
             let chained = declared
                 .get("default")
                 .and_then(Value::as_str)
-                .is_some_and(|default| default.contains(CHAINING_SUFFIX));
-            let declared = if chained {
-                let mut required = declared.clone();
-                required.remove("default");
-                required.insert("required".into(), Value::Boolean(true));
-                required
-            } else {
-                declared.clone()
-            };
+                .is_some_and(|default| default.contains(INTERNAL_HOST_SUFFIX));
+            let mut declared = declared.clone();
+            if chained {
+                declared.remove("default");
+                declared.insert("required".into(), Value::Boolean(true));
+            }
             own_variables.insert(name.clone(), Value::Table(declared));
         }
         let source = component
@@ -171,10 +168,7 @@ pub fn split(
 pub fn write_split(manifest_path: &Path, out_dir: &Path) -> Result<Vec<PathBuf>> {
     let text = std::fs::read_to_string(manifest_path)
         .with_context(|| format!("cannot read {}", manifest_path.display()))?;
-    let manifest_dir = std::path::absolute(manifest_path)?
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
+    let manifest_dir = crate::buildcmd::app_directory(manifest_path)?;
     let out_dir = std::path::absolute(out_dir)?;
     std::fs::create_dir_all(&out_dir)?;
     let mut written = Vec::new();

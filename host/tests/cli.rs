@@ -5,11 +5,17 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// Builds the probe component into the harness's target directory (its own: the `cargo test`
-/// running us holds the workspace one's lock).
-fn probe_wasm() -> PathBuf {
+/// running us holds the workspace one's lock), once for all the tests of this binary.
+fn probe_wasm() -> &'static Path {
+    static PROBE: OnceLock<PathBuf> = OnceLock::new();
+    PROBE.get_or_init(build_probe)
+}
+
+fn build_probe() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let target = root.join("target").join("harness");
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))

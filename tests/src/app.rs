@@ -290,14 +290,6 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("{what}: {e:#}"))
     }
 
-    /// Every key in the app's key-value store.
-    pub async fn key_value_keys(&self) -> Vec<String> {
-        self.with_storage_outside("key-value keys", |storage, state| {
-            storage.key_value_keys(state)
-        })
-        .await
-    }
-
     /// Runs one SQL statement on the database behind `label` from outside the app (waiting
     /// for the app's writers like any other connection); it must change exactly one row.
     pub async fn change_one_row(

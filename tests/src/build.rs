@@ -31,27 +31,39 @@ pub fn probe_component() -> PathBuf {
     built_components().join("runner_probe.wasm")
 }
 
+/// Builds the app's components (and `extra` packages) of the checkout at `root` in release
+/// for `wasm32-wasip2`, into `target`; returns the directory of the `.wasm`s.
+pub fn build_components(root: &Path, target: &Path, extra: &[&str]) -> Result<PathBuf, String> {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command
+        .current_dir(root)
+        .env("CARGO_TARGET_DIR", target)
+        .args(["build", "--release", "--target", "wasm32-wasip2"]);
+    for package in COMPONENTS
+        .iter()
+        .map(|(id, _)| *id)
+        .chain(extra.iter().copied())
+    {
+        command.args(["-p", package]);
+    }
+    let status = command
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "building the components of {} failed: {status}",
+            root.display()
+        ));
+    }
+    Ok(target.join("wasm32-wasip2").join("release"))
+}
+
 /// Builds every component once per test process and returns the directory of the `.wasm`s.
 pub fn built_components() -> &'static Path {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    // The runner's fault-handling probe is built too (never part of the app).
     let built = BUILT.get_or_init(|| {
-        let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        command
-            .current_dir(workspace_root())
-            .env("CARGO_TARGET_DIR", harness_target_dir())
-            .args(["build", "--release", "--target", "wasm32-wasip2"]);
-        for (id, _) in COMPONENTS {
-            command.args(["-p", id]);
-        }
-        // The runner's fault-handling probe (never part of the app).
-        command.args(["-p", "runner-probe"]);
-        let status = command
-            .status()
-            .map_err(|e| format!("cannot run cargo: {e}"))?;
-        if !status.success() {
-            return Err(format!("building the components failed: {status}"));
-        }
-        Ok(harness_target_dir().join("wasm32-wasip2").join("release"))
+        build_components(&workspace_root(), &harness_target_dir(), &["runner-probe"])
     });
     match built {
         Ok(dir) => dir,

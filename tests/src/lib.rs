@@ -29,7 +29,7 @@ use std::future::Future;
 use std::time::Duration;
 
 pub use app::{TestApp, spawn_app, spawn_app_with, try_spawn};
-pub use build::{COMPONENTS, built_components, probe_component, workspace_root};
+pub use build::{COMPONENTS, build_components, built_components, probe_component, workspace_root};
 pub use client::{Answer, count_by_status};
 pub use options::{AppOptions, Topology, manifest_variant, replace_once};
 pub use shop::{Registered, Shop, order_of, shipping_address, spawn_shop};

@@ -166,11 +166,6 @@ impl SpinProcess {
         self.addr
     }
 
-    /// The process id of `spin up` (the group leader).
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     /// The process that serves: `spin trigger http`, the child `spin up` forks (Linux).
     pub fn trigger_pid(&self) -> Option<u32> {
         let pid = self.child.id();

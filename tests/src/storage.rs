@@ -125,26 +125,6 @@ impl Storage {
 }
 
 impl Storage {
-    /// Every key in the app's key-value store `default`.
-    pub fn key_value_keys(&self, state: &Path) -> Result<Vec<String>> {
-        match self.redis_url(state)? {
-            Some(url) => {
-                let reply = redis_command(&url, &["KEYS", "*"])?;
-                Ok(reply.lines().map(str::to_string).collect())
-            }
-            None => {
-                let connection = open_outside(&state.join("sqlite_key_value.db"))?;
-                let mut statement = connection.prepare(
-                    "SELECT key FROM spin_key_value WHERE store = 'default' ORDER BY key",
-                )?;
-                let keys = statement
-                    .query_map([], |row| row.get::<_, String>(0))?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok(keys)
-            }
-        }
-    }
-
     /// Runs `statement` on the database behind `label`, waiting for the app's writers as
     /// long as a host would, and returns the rows it changed.
     pub fn execute_sql(
@@ -163,21 +143,6 @@ impl Storage {
         let connection = open_outside(&self.database_path(state, label))?;
         Ok(connection.query_row(query, [], |row| row.get(0))?)
     }
-
-    /// The Redis URL (with its database) this app's runtime config uses, if any.
-    fn redis_url(&self, state: &Path) -> Result<Option<String>> {
-        if self.redis.is_none() {
-            return Ok(None);
-        }
-        let config: toml::Table =
-            toml::from_str(&std::fs::read_to_string(state.join(RUNTIME_CONFIG))?)?;
-        Ok(config
-            .get("key_value_store")
-            .and_then(|stores| stores.get("default"))
-            .and_then(|store| store.get("url"))
-            .and_then(toml::Value::as_str)
-            .map(str::to_string))
-    }
 }
 
 /// A connection to one of the app's SQLite files that waits for a lock as long as the
@@ -186,53 +151,6 @@ fn open_outside(file: &Path) -> Result<rusqlite::Connection> {
     let connection = rusqlite::Connection::open(file)?;
     connection.busy_timeout(std::time::Duration::from_secs(10))?;
     Ok(connection)
-}
-
-/// Runs one command on the Redis database of `url` (`redis://host:port/db`) and returns the
-/// reply, bulk strings one per line.
-fn redis_command(url: &str, args: &[&str]) -> Result<String> {
-    let rest = url.strip_prefix("redis://").context("not a redis:// URL")?;
-    let (address, database) = rest.split_once('/').unwrap_or((rest, "0"));
-    let mut connection = std::net::TcpStream::connect(address)?;
-    let mut request = String::new();
-    for command in [vec!["SELECT", database], args.to_vec()] {
-        request.push_str(&format!("*{}\r\n", command.len()));
-        for arg in command {
-            request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
-        }
-    }
-    connection.write_all(request.as_bytes())?;
-    let mut reader = std::io::BufReader::new(connection);
-    read_reply(&mut reader)?;
-    read_reply(&mut reader)
-}
-
-/// One RESP reply: simple strings, integers, bulk strings and arrays of them.
-fn read_reply(reader: &mut impl std::io::BufRead) -> Result<String> {
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let line = line.trim_end();
-    let (kind, rest) = line.split_at(1.min(line.len()));
-    match kind {
-        "+" | ":" => Ok(rest.to_string()),
-        "-" => bail!("Redis: {rest}"),
-        "$" if rest == "-1" => Ok(String::new()),
-        "$" => {
-            let length: usize = rest.parse()?;
-            let mut value = vec![0u8; length + 2];
-            reader.read_exact(&mut value)?;
-            value.truncate(length);
-            Ok(String::from_utf8_lossy(&value).into_owned())
-        }
-        "*" => {
-            let count: usize = rest.parse()?;
-            let items = (0..count)
-                .map(|_| read_reply(reader))
-                .collect::<Result<Vec<_>>>()?;
-            Ok(items.join("\n"))
-        }
-        _ => bail!("Redis: unexpected reply `{line}`"),
-    }
 }
 
 /// A Redis database of its own for one app (tests run at once must not share rate-limit

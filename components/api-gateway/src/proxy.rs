@@ -13,9 +13,10 @@ use std::rc::Rc;
 use http_service::{ApiError, ApiResult, Reply, RequestContext};
 use platform::Service;
 use serde_json::json;
-use service_client::{ServiceClient, upstream_timeout};
+use service_client::{ServiceClient, chain_timeout};
 
-/// Headers of the request that never cross the gateway.
+/// Whether a request header crosses the gateway: hop-by-hop headers, the client's own
+/// claims of identity or origin and Spin's headers never do.
 fn forwardable(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
     !matches!(
@@ -40,7 +41,8 @@ fn forwardable(name: &str) -> bool {
         && !name.starts_with("spin-")
 }
 
-/// Headers of the service's answer that the gateway sets itself (or the transport does).
+/// Whether a header of the service's answer is relayed: not those the gateway sets itself
+/// (or the transport does).
 fn relayed(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
     !matches!(
@@ -76,10 +78,8 @@ pub async fn forward(ctx: Rc<RequestContext>) -> ApiResult {
         headers.push(("x-forwarded-for".into(), client.to_string().into_bytes()));
     }
     let body = (!ctx.body().is_empty()).then(|| ctx.body().to_vec());
-    // A service may itself wait on another (an order on its reservation, then on a release):
-    // the gateway waits for that whole chain, not for one call of it.
-    let chain = upstream_timeout(ctx.variables()) * 3 + std::time::Duration::from_secs(1);
-    let upstream = ServiceClient::to(service, ctx.variables(), chain)
+    // A service may itself wait on another: the gateway waits for that whole chain.
+    let upstream = ServiceClient::to(service, ctx.variables(), chain_timeout(ctx.variables()))
         .send(
             ctx.caller(),
             ctx.method().clone(),

@@ -8,7 +8,8 @@ use store::StoreError;
 /// A failure below the handlers.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The database failed (logged; the client sees a 500 without the cause).
+    /// The database failed (logged; the client sees a 500 without the cause, or a 503 with
+    /// `Retry-After` when it stayed locked).
     #[error(transparent)]
     Store(#[from] StoreError),
     /// No notification of this user has this id (another user's is none of theirs either).

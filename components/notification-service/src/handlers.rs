@@ -64,16 +64,12 @@ pub async fn receive_event(ctx: Rc<RequestContext>) -> ApiResult {
 pub async fn list(ctx: Rc<RequestContext>) -> ApiResult {
     let identity = ctx.identity()?;
     let page = page_from(ctx.query(), 20, 100)?;
-    let unread_only = match ctx.query().raw("unread") {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(_) => {
-            return Err(ApiError::validation(
-                "Invalid query parameters",
-                json!({ "invalidFields": { "unread": "must be true or false" } }),
-            ));
-        }
-    };
+    let unread_only = ctx.query().flag("unread").map_err(|error| {
+        ApiError::validation(
+            "Invalid query parameters",
+            json!({ "invalidFields": { "unread": error } }),
+        )
+    })?;
     let (notifications, total) = storage::list(ctx.db()?, &identity.user_id, unread_only, page)?;
     Ok(Reply::page(
         &notifications,

@@ -32,6 +32,6 @@ pub fn routes() -> Routes {
 pub fn jobs() -> Jobs {
     Jobs::new().job(webhook::SendWebhooks).job(Prune {
         name: "prune processed event ids",
-        expiries: &[schema::PROCESSED_EVENTS],
+        expiry: schema::PROCESSED_EVENTS,
     })
 }

@@ -10,7 +10,7 @@ use platform::variables::names::NOTIFICATION_WEBHOOK_URL;
 use serde_json::json;
 use service_client::ServiceClient;
 use spin_sdk::http::Method;
-use store::Check;
+use store::{Check, Database};
 
 use crate::storage;
 
@@ -37,16 +37,12 @@ impl Job for SendWebhooks {
         ))
     }
 
-    fn run<'a>(&'a self, ctx: &'a JobContext) -> JobFuture<'a> {
+    fn run<'a>(&'a self, ctx: &'a JobContext, db: &'a Database) -> JobFuture<'a> {
         Box::pin(async move {
             let Some(url) = ctx.variables().text(NOTIFICATION_WEBHOOK_URL) else {
                 return;
             };
-            let claimed = ctx
-                .db()
-                .map_err(crate::error::Error::from)
-                .and_then(|db| storage::claim_for_webhook(db, BATCH));
-            let notifications = match claimed {
+            let notifications = match storage::claim_for_webhook(db, BATCH) {
                 Ok(notifications) => notifications,
                 Err(error) => {
                     ctx.logger().error(

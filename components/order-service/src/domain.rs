@@ -279,14 +279,10 @@ pub struct ListQuery {
 impl ListQuery {
     pub fn parse(query: &Query) -> Result<Self, ApiError> {
         let mut invalid = serde_json::Map::new();
-        let all = match query.raw("all") {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(_) => {
-                invalid.insert("all".into(), json!("must be true or false"));
-                false
-            }
-        };
+        let all = query.flag("all").unwrap_or_else(|error| {
+            invalid.insert("all".into(), json!(error));
+            false
+        });
         let status = match query.raw("status") {
             None => None,
             Some(raw) => match OrderStatus::parse(raw) {

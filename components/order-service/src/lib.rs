@@ -38,7 +38,7 @@ pub fn jobs() -> Jobs {
         .job(producer::DeliverEvents)
         .job(Prune {
             name: "prune closed order attempts",
-            expiries: &[schema::CLOSED_INTENTS],
+            expiry: schema::CLOSED_INTENTS,
         })
         .job(saga::ForgetOldKeys)
 }

@@ -25,7 +25,7 @@ use http_service::{ApiError, Job, JobContext, JobFuture};
 use platform::variables::names::ORDER_HOLD_MINUTES;
 use platform::{Logger, Service, Variables, clock};
 use serde_json::json;
-use service_client::{Caller, ServiceClient, upstream_timeout};
+use service_client::{Caller, ServiceClient, chain_timeout, upstream_timeout};
 use spin_sdk::http::Method;
 use store::{Check, Database, Value};
 
@@ -52,10 +52,10 @@ impl Saga<'_> {
 }
 
 /// How long an order attempt may take before a later request treats it as abandoned and
-/// gives its stock back: three upstream timeouts (the reservation, its release, slack) and a
-/// second. An attempt still running then is refused at the end instead of placed.
+/// gives its stock back: a chain of calls (the reservation, its release, slack). An attempt
+/// still running then is refused at the end instead of placed.
 pub fn intent_lease(variables: &Variables) -> Duration {
-    upstream_timeout(variables) * 3 + Duration::from_secs(1)
+    chain_timeout(variables)
 }
 
 /// The hold of pending orders, from `order_hold_minutes`.
@@ -294,20 +294,12 @@ pub fn holds_passed(
     Ok(db.any("orders", &condition, &parameters)?)
 }
 
-fn saga_of(ctx: &JobContext) -> Option<Saga<'_>> {
-    match ctx.db() {
-        Ok(db) => Some(Saga {
-            db,
-            caller: ctx.caller(),
-            logger: ctx.logger(),
-        }),
-        Err(error) => {
-            ctx.logger().error(
-                "cannot open the database for work after the response",
-                json!({ "cause": error.to_string() }),
-            );
-            None
-        }
+/// The saga of the work after a response, on the database its check was asked on.
+fn saga_of<'a>(ctx: &'a JobContext, db: &'a Database) -> Saga<'a> {
+    Saga {
+        db,
+        caller: ctx.caller(),
+        logger: ctx.logger(),
     }
 }
 
@@ -325,10 +317,9 @@ impl Job for ExpireHolds {
         Some(Check::any("orders", PAST_HOLD, vec![Value::Text(cutoff)]))
     }
 
-    fn run<'a>(&'a self, ctx: &'a JobContext) -> JobFuture<'a> {
+    fn run<'a>(&'a self, ctx: &'a JobContext, db: &'a Database) -> JobFuture<'a> {
         Box::pin(async move {
-            let Some(saga) = saga_of(ctx) else { return };
-            if let Err(error) = expire_due(saga, None).await {
+            if let Err(error) = expire_due(saga_of(ctx, db), None).await {
                 ctx.logger().error(
                     "could not expire order holds",
                     json!({ "cause": error.to_string() }),
@@ -356,9 +347,9 @@ impl Job for ReleaseIntents {
         ))
     }
 
-    fn run<'a>(&'a self, ctx: &'a JobContext) -> JobFuture<'a> {
+    fn run<'a>(&'a self, ctx: &'a JobContext, db: &'a Database) -> JobFuture<'a> {
         Box::pin(async move {
-            let Some(saga) = saga_of(ctx) else { return };
+            let saga = saga_of(ctx, db);
             let retry_at = clock::millis_from_now(intent_lease(ctx.variables()));
             match storage::claim_releases(saga.db, clock::now_millis(), retry_at) {
                 Ok(order_ids) => {
@@ -400,13 +391,9 @@ impl Job for ForgetOldKeys {
         ))
     }
 
-    fn run<'a>(&'a self, ctx: &'a JobContext) -> JobFuture<'a> {
+    fn run<'a>(&'a self, ctx: &'a JobContext, db: &'a Database) -> JobFuture<'a> {
         Box::pin(async move {
-            if let Err(error) = ctx
-                .db()
-                .map_err(Error::from)
-                .and_then(|db| storage::forget_old_keys(db, &keys_cutoff()))
-            {
+            if let Err(error) = storage::forget_old_keys(db, &keys_cutoff()) {
                 ctx.logger().warn(
                     "could not forget old idempotency keys",
                     json!({ "cause": error.to_string() }),

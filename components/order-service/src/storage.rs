@@ -62,13 +62,6 @@ fn item_view(line: &PricedLine) -> ItemView {
 
 const ORDER_COLUMNS: &str = "id, user_id, status, total_cents, shipping_address, created_at, updated_at, status_history, cancel_reason";
 
-fn corrupt(cause: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt {
-        label: DATABASE,
-        cause: cause.to_string(),
-    }
-}
-
 impl FromRow for OrderView {
     fn from_row(row: &RowView<'_>) -> Result<Self, StoreError> {
         let id = row.text("id")?;
@@ -79,7 +72,7 @@ impl FromRow for OrderView {
             id,
             user_id: row.text("user_id")?,
             status: OrderStatus::parse(&status)
-                .ok_or_else(|| corrupt(format!("status `{status}`")))?,
+                .ok_or_else(|| StoreError::corrupt(DATABASE, format!("status `{status}`")))?,
             total_amount: Cents::from_cents(row.integer("total_cents")?).to_json_number(),
             items: Vec::new(),
             shipping_address: row.json("shipping_address")?,
@@ -90,10 +83,9 @@ impl FromRow for OrderView {
             status_history: row.json("status_history")?,
             cancel_reason: match row.optional_text("cancel_reason")? {
                 None => None,
-                Some(text) => Some(
-                    CancelReason::parse(&text)
-                        .ok_or_else(|| corrupt(format!("cancel reason `{text}`")))?,
-                ),
+                Some(text) => Some(CancelReason::parse(&text).ok_or_else(|| {
+                    StoreError::corrupt(DATABASE, format!("cancel reason `{text}`"))
+                })?),
             },
         })
     }
@@ -369,7 +361,8 @@ pub fn write_order(db: &Database, new: &NewOrder<'_>) -> Result<OrderView, Error
         status: OrderStatus::Pending,
         total_amount: new.total.to_json_number(),
         items: new.lines.iter().map(item_view).collect(),
-        shipping_address: serde_json::to_value(new.address).map_err(corrupt)?,
+        shipping_address: serde_json::to_value(new.address)
+            .map_err(|error| StoreError::corrupt(DATABASE, error))?,
         created_at: now.clone(),
         updated_at: now.clone(),
         status_history: vec![StatusEntry {

@@ -300,14 +300,10 @@ impl ListQuery {
                 }
             },
         };
-        let include_inactive = match query.raw("includeInactive") {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(_) => {
-                invalid.insert("includeInactive".into(), json!("must be true or false"));
-                false
-            }
-        };
+        let include_inactive = query.flag("includeInactive").unwrap_or_else(|error| {
+            invalid.insert("includeInactive".into(), json!(error));
+            false
+        });
         if !invalid.is_empty() {
             return Err(ApiError::validation(
                 "Invalid query parameters",

@@ -43,6 +43,6 @@ pub fn routes() -> Routes {
 pub fn jobs() -> Jobs {
     producer::jobs().job(Prune {
         name: "prune release tombstones",
-        expiries: &[schema::RELEASED_RESERVATIONS],
+        expiry: schema::RELEASED_RESERVATIONS,
     })
 }

@@ -75,10 +75,10 @@ pub fn insert(db: &Database, new: &NewProduct) -> Result<Product, Error> {
         Ok::<_, Error>(product)
     })?;
     product.ok_or_else(|| {
-        Error::Store(StoreError::Corrupt {
-            label: DATABASE,
-            cause: format!("product {id} not returned by its insert"),
-        })
+        Error::Store(StoreError::corrupt(
+            DATABASE,
+            format!("product {id} not returned by its insert"),
+        ))
     })
 }
 

@@ -66,12 +66,6 @@ fn token_for(
     .map_err(ApiError::internal)
 }
 
-/// Keeps the stored role in step with the rules (the admin list shows it).
-fn recorded(ctx: &RequestContext, account: &Account) -> Result<(), ApiError> {
-    storage::record_role(ctx.db()?, &account.id, account.role(&admin_emails(ctx)))?;
-    Ok(())
-}
-
 /// `POST /api/users/register`: `{email, password, name}` -> 201 `{user, token}`. An address
 /// in `admin_emails` needs the operator's bootstrap token (else 403, nothing created).
 pub async fn register(ctx: Rc<RequestContext>) -> ApiResult {
@@ -111,8 +105,7 @@ pub async fn login(ctx: Rc<RequestContext>) -> ApiResult {
     let subjects = Subjects::new(&key, &ctx.client_bucket());
     let db = ctx.db()?;
     if let Err(locked) = throttle::begin(db, &subjects, platform::clock::now_millis())? {
-        return Err(ApiError::too_many_requests(locked.retry_after_secs)
-            .with_details(json!({ "retryAfter": locked.retry_after_secs })));
+        return Err(ApiError::too_many_requests(locked.retry_after_secs));
     }
     let credentials = storage::find_credentials(db, &key)?;
     // Verify against a decoy hash when the email is unknown, so both failures cost the same.
@@ -133,7 +126,6 @@ pub async fn login(ctx: Rc<RequestContext>) -> ApiResult {
         AdminClaim::Refused => return Err(refused_admin()),
         _ => {}
     }
-    recorded(&ctx, &account)?;
     let generation = edge::session_generation(ctx.edge_db()?, &account.id)?;
     let token = token_for(&ctx, &keys, &account, Session::starting_now(generation))?;
     Ok(Reply::ok(
@@ -152,7 +144,6 @@ fn own_account(ctx: &RequestContext, identity: &Identity) -> Result<Account, Api
 pub async fn me(ctx: Rc<RequestContext>) -> ApiResult {
     let identity = ctx.identity()?;
     let account = own_account(&ctx, &identity)?;
-    recorded(&ctx, &account)?;
     Ok(Reply::ok(
         &account.view(&admin_emails(&ctx)),
         "Profile retrieved successfully",
@@ -172,7 +163,6 @@ pub async fn refresh(ctx: Rc<RequestContext>) -> ApiResult {
             .with_details(json!({ "sessionMaxHours": max_hours })));
     }
     let account = own_account(&ctx, &identity)?;
-    recorded(&ctx, &account)?;
     let token = token_for(&ctx, &ctx.token_keys()?, &account, identity.session)?;
     Ok(Reply::ok(
         &json!({ "user": account.view(&admin_emails(&ctx)), "token": token }),

@@ -128,15 +128,3 @@ pub fn confirm_admin(db: &Database, id: &str) -> Result<(), Error> {
     )?;
     Ok(())
 }
-
-/// Keeps the stored role (what the admin list shows) in step with the rules, when it moved.
-pub fn record_role(db: &Database, id: &str, role: Role) -> Result<(), Error> {
-    db.execute(
-        "UPDATE users SET role = ?1 WHERE id = ?2 AND role <> ?1",
-        &[
-            Value::Text(role.as_str().to_string()),
-            Value::Text(id.to_string()),
-        ],
-    )?;
-    Ok(())
-}

@@ -162,15 +162,13 @@ impl Job for ForgetOldFailures {
         ))
     }
 
-    fn run<'a>(&'a self, ctx: &'a JobContext) -> JobFuture<'a> {
+    fn run<'a>(&'a self, ctx: &'a JobContext, db: &'a Database) -> JobFuture<'a> {
         Box::pin(async move {
-            let deleted = ctx.db().and_then(|db| {
-                db.execute(
-                    "DELETE FROM users_login_failures WHERE rowid IN (
-                         SELECT rowid FROM users_login_failures WHERE first_failed_at < ? LIMIT 500)",
-                    &[Value::Integer(expired_before())],
-                )
-            });
+            let deleted = db.execute(
+                "DELETE FROM users_login_failures WHERE rowid IN (
+                     SELECT rowid FROM users_login_failures WHERE first_failed_at < ? LIMIT 500)",
+                &[Value::Integer(expired_before())],
+            );
             if let Err(error) = deleted {
                 ctx.logger().warn(
                     "could not forget old login failures",

@@ -1,6 +1,6 @@
 //! `fermyon:spin/key-value@2.0.0`, on the two backends Spin's runtime config names most:
-//! `spin` (a SQLite file in Spin's layout, one connection kept for the whole process, so a
-//! call costs microseconds, as under Spin) and `redis` (`url = "redis://host:port[/db]"`, one
+//! `spin` (a SQLite file in Spin's layout, one connection per file kept as long as the app
+//! runs, so a call costs microseconds, as under Spin) and `redis` (`url = "redis://host:port[/db]"`, one
 //! multiplexed connection made on first use). Stores are built once per app and shared by
 //! every component that declares the label.
 
@@ -19,7 +19,7 @@ use crate::stats::{HostCall, HostCalls};
 /// Where a store keeps its data.
 pub enum Backend {
     /// Spin's default: a SQLite file, rows of `spin_key_value(store, key, value)`.
-    Sqlite(Mutex<rusqlite::Connection>),
+    Sqlite(Arc<Mutex<rusqlite::Connection>>),
     /// A Redis server (one database of it).
     Redis {
         client: redis::Client,
@@ -27,17 +27,35 @@ pub enum Backend {
     },
 }
 
-impl std::fmt::Debug for Backend {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Backend::Sqlite(_) => f.write_str("Backend::Sqlite"),
-            Backend::Redis { client, .. } => write!(f, "Backend::Redis({:?})", client),
-        }
-    }
-}
-
 fn other(error: impl std::fmt::Display) -> Error {
     Error::Other(error.to_string())
+}
+
+/// Runs `operation` on the store file's connection, on the blocking pool.
+async fn on_sqlite<T: Send + 'static>(
+    connection: &Arc<Mutex<rusqlite::Connection>>,
+    operation: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
+) -> Result<T, Error> {
+    let connection = connection.clone();
+    tokio::task::spawn_blocking(move || {
+        operation(&connection.lock().unwrap_or_else(PoisonError::into_inner)).map_err(other)
+    })
+    .await
+    .map_err(other)?
+}
+
+/// Sends `command` on the server's one multiplexed connection, made on first use.
+async fn on_redis<T: redis::FromRedisValue>(
+    client: &redis::Client,
+    connection: &OnceCell<redis::aio::MultiplexedConnection>,
+    command: &redis::Cmd,
+) -> Result<T, Error> {
+    let mut connection = connection
+        .get_or_try_init(|| client.get_multiplexed_async_connection())
+        .await
+        .cloned()
+        .map_err(other)?;
+    command.query_async(&mut connection).await.map_err(other)
 }
 
 impl Backend {
@@ -53,7 +71,7 @@ impl Backend {
             )",
             [],
         )?;
-        Ok(Self::Sqlite(Mutex::new(connection)))
+        Ok(Self::Sqlite(Arc::new(Mutex::new(connection))))
     }
 
     /// A Redis server; nothing is sent until the first call.
@@ -64,119 +82,94 @@ impl Backend {
         })
     }
 
-    async fn redis_connection(
-        client: &redis::Client,
-        connection: &OnceCell<redis::aio::MultiplexedConnection>,
-    ) -> Result<redis::aio::MultiplexedConnection, Error> {
-        connection
-            .get_or_try_init(|| client.get_multiplexed_async_connection())
-            .await
-            .cloned()
-            .map_err(other)
-    }
-
-    async fn run_sqlite<T: Send + 'static>(
-        self: &Arc<Self>,
-        operation: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
-    ) -> Result<T, Error> {
-        let backend = self.clone();
-        tokio::task::spawn_blocking(move || match &*backend {
-            Backend::Sqlite(connection) => {
-                operation(&connection.lock().unwrap_or_else(PoisonError::into_inner)).map_err(other)
+    async fn get(&self, store: String, key: String) -> Result<Option<Vec<u8>>, Error> {
+        match self {
+            Backend::Redis { client, connection } => {
+                on_redis(client, connection, redis::cmd("GET").arg(key)).await
             }
-            Backend::Redis { .. } => Err(other("not a SQLite store")),
-        })
-        .await
-        .map_err(other)?
-    }
-
-    async fn redis_command<T: redis::FromRedisValue>(
-        &self,
-        command: redis::Cmd,
-    ) -> Result<T, Error> {
-        let Backend::Redis { client, connection } = self else {
-            return Err(other("not a Redis store"));
-        };
-        let mut connection = Self::redis_connection(client, connection).await?;
-        command.query_async(&mut connection).await.map_err(other)
-    }
-
-    async fn get(self: &Arc<Self>, store: &str, key: String) -> Result<Option<Vec<u8>>, Error> {
-        if let Backend::Redis { .. } = **self {
-            return self.redis_command(redis::cmd("GET").arg(key).clone()).await;
+            Backend::Sqlite(db) => {
+                on_sqlite(db, move |db| {
+                    db.prepare_cached(
+                        "SELECT value FROM spin_key_value WHERE store = ? AND key = ?",
+                    )?
+                    .query_row((store, key), |row| row.get(0))
+                    .optional()
+                })
+                .await
+            }
         }
-        let store = store.to_string();
-        self.run_sqlite(move |db| {
-            db.prepare_cached("SELECT value FROM spin_key_value WHERE store = ? AND key = ?")?
-                .query_row((store, key), |row| row.get(0))
-                .optional()
-        })
-        .await
     }
 
-    async fn set(self: &Arc<Self>, store: &str, key: String, value: Vec<u8>) -> Result<(), Error> {
-        if let Backend::Redis { .. } = **self {
-            return self
-                .redis_command(redis::cmd("SET").arg(key).arg(value).clone())
-                .await;
+    async fn set(&self, store: String, key: String, value: Vec<u8>) -> Result<(), Error> {
+        match self {
+            Backend::Redis { client, connection } => {
+                on_redis(client, connection, redis::cmd("SET").arg(key).arg(value)).await
+            }
+            Backend::Sqlite(db) => {
+                on_sqlite(db, move |db| {
+                    db.prepare_cached(
+                        "INSERT INTO spin_key_value (store, key, value) VALUES (?, ?, ?)
+                         ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
+                    )?
+                    .execute((store, key, value))
+                    .map(drop)
+                })
+                .await
+            }
         }
-        let store = store.to_string();
-        self.run_sqlite(move |db| {
-            db.prepare_cached(
-                "INSERT INTO spin_key_value (store, key, value) VALUES (?, ?, ?)
-                 ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
-            )?
-            .execute((store, key, value))
-            .map(drop)
-        })
-        .await
     }
 
-    async fn delete(self: &Arc<Self>, store: &str, key: String) -> Result<(), Error> {
-        if let Backend::Redis { .. } = **self {
-            return self.redis_command(redis::cmd("DEL").arg(key).clone()).await;
+    async fn delete(&self, store: String, key: String) -> Result<(), Error> {
+        match self {
+            Backend::Redis { client, connection } => {
+                on_redis(client, connection, redis::cmd("DEL").arg(key)).await
+            }
+            Backend::Sqlite(db) => {
+                on_sqlite(db, move |db| {
+                    db.prepare_cached("DELETE FROM spin_key_value WHERE store = ? AND key = ?")?
+                        .execute((store, key))
+                        .map(drop)
+                })
+                .await
+            }
         }
-        let store = store.to_string();
-        self.run_sqlite(move |db| {
-            db.prepare_cached("DELETE FROM spin_key_value WHERE store = ? AND key = ?")?
-                .execute((store, key))
-                .map(drop)
-        })
-        .await
     }
 
-    async fn exists(self: &Arc<Self>, store: &str, key: String) -> Result<bool, Error> {
-        if let Backend::Redis { .. } = **self {
-            return self
-                .redis_command(redis::cmd("EXISTS").arg(key).clone())
-                .await;
+    async fn exists(&self, store: String, key: String) -> Result<bool, Error> {
+        match self {
+            Backend::Redis { client, connection } => {
+                on_redis(client, connection, redis::cmd("EXISTS").arg(key)).await
+            }
+            Backend::Sqlite(db) => {
+                on_sqlite(db, move |db| {
+                    db.prepare_cached("SELECT 1 FROM spin_key_value WHERE store = ? AND key = ?")?
+                        .exists((store, key))
+                })
+                .await
+            }
         }
-        let store = store.to_string();
-        self.run_sqlite(move |db| {
-            db.prepare_cached("SELECT 1 FROM spin_key_value WHERE store = ? AND key = ?")?
-                .exists((store, key))
-        })
-        .await
     }
 
-    async fn keys(self: &Arc<Self>, store: &str) -> Result<Vec<String>, Error> {
-        if let Backend::Redis { .. } = **self {
-            return self
-                .redis_command(redis::cmd("KEYS").arg("*").clone())
-                .await;
+    async fn keys(&self, store: String) -> Result<Vec<String>, Error> {
+        match self {
+            Backend::Redis { client, connection } => {
+                on_redis(client, connection, redis::cmd("KEYS").arg("*")).await
+            }
+            Backend::Sqlite(db) => {
+                on_sqlite(db, move |db| {
+                    db.prepare_cached(
+                        "SELECT key FROM spin_key_value WHERE store = ? ORDER BY key",
+                    )?
+                    .query_map([store], |row| row.get(0))?
+                    .collect()
+                })
+                .await
+            }
         }
-        let store = store.to_string();
-        self.run_sqlite(move |db| {
-            db.prepare_cached("SELECT key FROM spin_key_value WHERE store = ? ORDER BY key")?
-                .query_map([store], |row| row.get(0))?
-                .collect()
-        })
-        .await
     }
 }
 
 /// The stores one component declared, by label.
-#[derive(Debug, Default)]
 pub struct KeyValueStores {
     stores: HashMap<String, Arc<Backend>>,
 }
@@ -227,7 +220,7 @@ impl key_value::HostStore for InterfaceView<'_, KeyValueState> {
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
         let (backend, label) = self.store(&store)?;
-        Ok(backend.get(&label, key).await)
+        Ok(backend.get(label, key).await)
     }
 
     async fn set(
@@ -237,7 +230,7 @@ impl key_value::HostStore for InterfaceView<'_, KeyValueState> {
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), Error>> {
         let (backend, label) = self.store(&store)?;
-        Ok(backend.set(&label, key, value).await)
+        Ok(backend.set(label, key, value).await)
     }
 
     async fn delete(
@@ -246,7 +239,7 @@ impl key_value::HostStore for InterfaceView<'_, KeyValueState> {
         key: String,
     ) -> wasmtime::Result<Result<(), Error>> {
         let (backend, label) = self.store(&store)?;
-        Ok(backend.delete(&label, key).await)
+        Ok(backend.delete(label, key).await)
     }
 
     async fn exists(
@@ -255,7 +248,7 @@ impl key_value::HostStore for InterfaceView<'_, KeyValueState> {
         key: String,
     ) -> wasmtime::Result<Result<bool, Error>> {
         let (backend, label) = self.store(&store)?;
-        Ok(backend.exists(&label, key).await)
+        Ok(backend.exists(label, key).await)
     }
 
     async fn get_keys(
@@ -263,7 +256,7 @@ impl key_value::HostStore for InterfaceView<'_, KeyValueState> {
         store: Resource<OpenStore>,
     ) -> wasmtime::Result<Result<Vec<String>, Error>> {
         let (backend, label) = self.store(&store)?;
-        Ok(backend.keys(&label).await)
+        Ok(backend.keys(label).await)
     }
 
     async fn drop(&mut self, store: Resource<OpenStore>) -> wasmtime::Result<()> {
@@ -282,33 +275,46 @@ mod tests {
         let backend = Arc::new(Backend::sqlite_file(&dir.path().join("kv.db")).expect("open"));
 
         backend
-            .set("a", "k".into(), b"1".to_vec())
+            .set("a".into(), "k".into(), b"1".to_vec())
             .await
             .expect("set a");
         backend
-            .set("b", "k".into(), b"2".to_vec())
+            .set("b".into(), "k".into(), b"2".to_vec())
             .await
             .expect("set b");
         backend
-            .set("a", "k".into(), b"3".to_vec())
+            .set("a".into(), "k".into(), b"3".to_vec())
             .await
             .expect("replace a");
 
         assert_eq!(
-            backend.get("a", "k".into()).await.expect("get"),
+            backend.get("a".into(), "k".into()).await.expect("get"),
             Some(b"3".to_vec())
         );
         assert_eq!(
-            backend.get("b", "k".into()).await.expect("get"),
+            backend.get("b".into(), "k".into()).await.expect("get"),
             Some(b"2".to_vec())
         );
         assert_eq!(
-            backend.keys("a").await.expect("keys"),
+            backend.keys("a".into()).await.expect("keys"),
             vec!["k".to_string()]
         );
-        backend.delete("a", "k".into()).await.expect("delete");
-        assert!(!backend.exists("a", "k".into()).await.expect("exists"));
-        assert!(backend.exists("b", "k".into()).await.expect("exists"));
+        backend
+            .delete("a".into(), "k".into())
+            .await
+            .expect("delete");
+        assert!(
+            !backend
+                .exists("a".into(), "k".into())
+                .await
+                .expect("exists")
+        );
+        assert!(
+            backend
+                .exists("b".into(), "k".into())
+                .await
+                .expect("exists")
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub const INTERNAL_HOST_SUFFIX: &str = ".spin.internal";
 /// implements it. `None` when the app has no component with that id.
 pub trait ChainedRequests: Send + Sync {
     fn send(
-        &self,
+        self: Arc<Self>,
         component: &str,
         request: http::Request<WasiBody>,
         admission: Admission,
@@ -29,7 +29,7 @@ pub trait ChainedRequests: Send + Sync {
 
 /// One instance's outbound HTTP.
 pub(crate) struct OutboundHttp {
-    pub(crate) component: String,
+    pub(crate) component: Arc<str>,
     pub(crate) allowed: Arc<AllowedHosts>,
     pub(crate) chained: Arc<dyn ChainedRequests>,
     /// The slot of the outside request this instance serves; the components it calls share it.

@@ -16,7 +16,6 @@ use super::bindings::fermyon::spin::sqlite::{self, Error, QueryResult, RowResult
 use crate::stats::{HostCall, HostCalls};
 
 /// The databases one component declared, by label, and where each lives.
-#[derive(Debug, Default)]
 pub struct SqliteDatabases {
     paths: HashMap<String, PathBuf>,
 }

@@ -66,15 +66,6 @@ impl Role {
             Role::Admin => "admin",
         }
     }
-
-    /// A role as stored (`user` or `admin`).
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "user" => Some(Role::User),
-            "admin" => Some(Role::Admin),
-            _ => None,
-        }
-    }
 }
 
 /// The session a token belongs to.

@@ -305,10 +305,3 @@ fn a_token_carries_its_session_and_a_refresh_can_keep_the_start() {
     let fresh = keys().verify(&anns_token(Role::User));
     assert_eq!(fresh.expect("valid").session.generation, 0);
 }
-
-#[test]
-fn roles_read_back_from_their_stored_text_only() {
-    assert_eq!(Role::parse("admin"), Some(Role::Admin));
-    assert_eq!(Role::parse(Role::User.as_str()), Some(Role::User));
-    assert_eq!(Role::parse("Admin"), None);
-}

@@ -12,6 +12,7 @@
 //!   tokens of an older one.
 
 use platform::clock;
+use store::retention::PRUNE_BATCH;
 use store::{Check, Database, Migration, Schema, StoreError, Track, Value};
 
 /// The Spin SQLite label.
@@ -41,11 +42,6 @@ pub const SCHEMA: Schema = Schema::new(
         }],
     )],
 );
-
-/// Opens the edge database on a new connection, migrating it on first use.
-pub fn open() -> Result<Database, StoreError> {
-    SCHEMA.open()
-}
 
 /// How long a rate-limit window lasts.
 pub const WINDOW_SECONDS: i64 = 60;
@@ -105,9 +101,6 @@ pub fn stale_counters(window: i64) -> Check {
         vec![Value::Integer(window - 1)],
     )
 }
-
-/// Counters one prune deletes at most.
-pub const PRUNE_BATCH: i64 = 500;
 
 /// Deletes up to [`PRUNE_BATCH`] counters of windows before the previous one (a replica whose
 /// clock lags still counts in the previous window); returns how many went.

@@ -124,6 +124,9 @@ pub struct RequestContext {
     pub(crate) json: Option<serde_json::Value>,
     /// The verified caller, once asked for (the rate limit and the handler both may).
     pub(crate) identity: OnceCell<Result<auth::Identity, ApiError>>,
+    /// The service whose token this request carries, once asked for (the rate limit, the
+    /// client's address and the handler may all ask).
+    pub(crate) signed_caller: OnceCell<Result<Option<platform::Service>, ApiError>>,
 }
 
 impl RequestContext {
@@ -142,6 +145,7 @@ impl RequestContext {
             body: Vec::new(),
             json: None,
             identity: OnceCell::new(),
+            signed_caller: OnceCell::new(),
         }
     }
 

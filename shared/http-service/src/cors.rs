@@ -38,7 +38,7 @@ pub(crate) fn response_headers(ctx: &RequestContext) -> Vec<(String, String)> {
 
 /// `OPTIONS` on a path with routes: 204 with the methods it allows, or 403 for an origin the
 /// deployment does not allow.
-pub(crate) fn preflight(ctx: &RequestContext, methods: &[&str]) -> ApiResult {
+pub(crate) fn preflight(ctx: &RequestContext, methods: &[String]) -> ApiResult {
     if allowed_origin(ctx).is_none() {
         return Err(ApiError::forbidden("Origin not allowed"));
     }

@@ -75,8 +75,14 @@ impl RequestContext {
         Ok(caller)
     }
 
-    /// The service whose valid token this request carries, if any.
+    /// The service whose valid token this request carries, if any (verified once per request).
     pub(crate) fn signed_caller(&self) -> Result<Option<Service>, ApiError> {
+        self.signed_caller
+            .get_or_init(|| self.verify_signed_caller())
+            .clone()
+    }
+
+    fn verify_signed_caller(&self) -> Result<Option<Service>, ApiError> {
         let Some(token) = self.header(SERVICE_TOKEN_HEADER) else {
             return Ok(None);
         };

@@ -8,7 +8,8 @@
 //!
 //! Each job says whether it has anything to do with a [`Check`]: the checks of all a
 //! component's jobs are asked in one statement, and only the jobs with work run, so a request
-//! after which there is nothing to do pays one indexed read.
+//! after which there is nothing to do pays one indexed read (on its own connection, or on
+//! one opened for it if the request used none).
 
 use std::rc::Rc;
 
@@ -29,7 +30,8 @@ pub trait Job {
     /// Whether there is work, as of now; `None` when the job has nothing to look for (say,
     /// retention set to keep everything).
     fn check(&self, ctx: &JobContext) -> Option<Check>;
-    fn run<'a>(&'a self, ctx: &'a JobContext) -> JobFuture<'a>;
+    /// Does the work; `db` is the service's database, which the check was just asked on.
+    fn run<'a>(&'a self, ctx: &'a JobContext, db: &'a Database) -> JobFuture<'a>;
 }
 
 /// A component's jobs, run in order.
@@ -75,8 +77,11 @@ impl Jobs {
                 return;
             }
             let checks: Vec<Check> = asked.iter().map(|(_, check)| check.clone()).collect();
-            let answers = match ctx.db().and_then(|db| db.ask(&checks)) {
-                Ok(answers) => answers,
+            let asked_on = ctx
+                .db()
+                .and_then(|db| db.ask(&checks).map(|answers| (db, answers)));
+            let (db, answers) = match asked_on {
+                Ok(asked_on) => asked_on,
                 Err(error) => {
                     ctx.logger().error(
                         "could not check for work after the response",
@@ -93,18 +98,18 @@ impl Jobs {
             else {
                 return;
             };
-            self.0[*index].run(ctx).await;
+            self.0[*index].run(ctx, db).await;
             next = index + 1;
         }
     }
 }
 
-/// Deletes a batch of each kind of finished record past the retention period
+/// Deletes a batch of one kind of finished record past the retention period
 /// (`retention_days`), after every response that finds any.
 #[derive(Debug, Clone, Copy)]
 pub struct Prune {
     pub name: &'static str,
-    pub expiries: &'static [Expiry],
+    pub expiry: Expiry,
 }
 
 impl Job for Prune {
@@ -115,18 +120,12 @@ impl Job for Prune {
     fn check(&self, ctx: &JobContext) -> Option<Check> {
         let cutoff =
             Retention::from_variables(ctx.variables()).cutoff(platform::clock::now_millis())?;
-        let label = ctx.db().ok()?.label();
-        self.expiries
-            .iter()
-            .map(|expiry| expiry.check(label, &cutoff))
-            .reduce(Check::or)
+        Some(self.expiry.check(ctx.label()?, &cutoff))
     }
 
-    fn run<'a>(&'a self, ctx: &'a JobContext) -> JobFuture<'a> {
+    fn run<'a>(&'a self, ctx: &'a JobContext, db: &'a Database) -> JobFuture<'a> {
         Box::pin(async move {
-            if let Ok(db) = ctx.db() {
-                store::retention::prune_expired(db, ctx.variables(), ctx.logger(), self.expiries);
-            }
+            store::retention::prune_found(db, ctx.variables(), ctx.logger(), &self.expiry);
         })
     }
 }
@@ -173,8 +172,13 @@ impl JobContext {
         &self.logger
     }
 
+    /// The SQLite label of the service's database, if it owns one.
+    pub fn label(&self) -> Option<&'static str> {
+        self.spec.schema.map(|schema| schema.label)
+    }
+
     /// The service's database (the request's connection, or a new one if it opened none).
-    pub fn db(&self) -> Result<&Database, StoreError> {
+    pub(crate) fn db(&self) -> Result<&Database, StoreError> {
         self.database.get()
     }
 

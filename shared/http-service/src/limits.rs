@@ -115,7 +115,7 @@ pub(crate) fn admit(ctx: &RequestContext) -> Result<LimitHeaders, ApiError> {
     Ok(reported.map(|(_, headers)| headers).unwrap_or_default())
 }
 
-/// After a response that counted: deletes a batch of counters from windows before the
+/// After a response that used the edge database: deletes a batch of counters from windows before the
 /// previous one, if the window index shows any (one read otherwise).
 pub(crate) fn prune_stale_counters(ctx: &RequestContext) {
     let window = edge::window_of(platform::clock::now_millis());

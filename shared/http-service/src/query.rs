@@ -55,6 +55,16 @@ impl Query {
             .find(|(key, _)| key == name)
             .map(|(_, value)| value.as_str())
     }
+
+    /// A `true`/`false` flag: absent is `false`; any other value is the error to report
+    /// under the parameter's name in `invalidFields`.
+    pub fn flag(&self, name: &str) -> Result<bool, &'static str> {
+        match self.raw(name) {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(_) => Err("must be true or false"),
+        }
+    }
 }
 
 /// A whole number written as plain digits (no sign, no spaces), as `integer` parameters are.
@@ -115,6 +125,17 @@ mod tests {
         assert_eq!(query.get("category"), Some("a&b"));
         assert_eq!(query.get("empty"), None);
         assert_eq!(query.get("missing"), None);
+    }
+
+    #[test]
+    fn a_flag_is_true_false_or_absent_and_anything_else_is_refused() {
+        let flag = |uri| Query::from_uri(uri).flag("all");
+        assert_eq!(flag("/x"), Ok(false));
+        assert_eq!(flag("/x?all=false"), Ok(false));
+        assert_eq!(flag("/x?all=true"), Ok(true));
+        for uri in ["/x?all=", "/x?all=TRUE", "/x?all=1", "/x?all=yes"] {
+            assert!(flag(uri).is_err(), "{uri}");
+        }
     }
 
     #[test]

@@ -154,17 +154,6 @@ impl Routes {
         self
     }
 
-    /// The methods the routes matching `path` accept (for `Allow` and CORS preflights).
-    pub fn methods_for(&self, path: &str) -> Vec<&'static str> {
-        let mut methods = Vec::new();
-        for entry in &self.entries {
-            if match_segments(&entry.segments, path).is_some() && !methods.contains(&entry.method) {
-                methods.push(entry.method);
-            }
-        }
-        methods
-    }
-
     /// `(method, pattern)` of every route, in table order.
     pub fn table(&self) -> Vec<(&'static str, &'static str)> {
         self.entries.iter().map(|e| (e.method, e.pattern)).collect()
@@ -277,8 +266,16 @@ mod tests {
             routes.resolve("DELETE", "/products"),
             Resolved::MethodNotAllowed(_)
         ));
-        assert_eq!(table().methods_for("/products/7"), ["GET"]);
-        assert_eq!(table().methods_for("/products"), ["GET", "POST"]);
+    }
+
+    #[test]
+    fn options_on_a_routed_path_resolves_to_its_methods_for_preflights() {
+        let allowed = |path| match table().resolve("OPTIONS", path) {
+            Resolved::MethodNotAllowed(methods) => methods,
+            _ => Vec::new(),
+        };
+        assert_eq!(allowed("/products/7"), ["GET"]);
+        assert_eq!(allowed("/products"), ["GET", "POST"]);
     }
 
     #[test]

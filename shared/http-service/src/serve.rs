@@ -8,7 +8,7 @@
 //!    route's handler (405 with `Allow`, 404, or the component's fallback).
 //! 4. [`render`], [`log_request`] and [`send`].
 //! 5. [`after_response`]: the component's due jobs, and the pruning of old rate-limit
-//!    counters when this request counted.
+//!    counters when this request used the edge database.
 
 use std::rc::Rc;
 
@@ -31,7 +31,7 @@ pub async fn serve(spec: &'static ServiceSpec, incoming: IncomingRequest, out: R
     let read = read_body(&mut ctx, incoming).await;
     let ctx = Rc::new(ctx);
     let (outcome, limit_headers) = match read {
-        Ok(()) => answer(&ctx, &routes, resolution).await,
+        Ok(()) => answer(&ctx, resolution).await,
         Err(error) => (Err(error), Vec::new()),
     };
     let mut rendered = render(&ctx, &outcome);
@@ -110,14 +110,13 @@ async fn read_body(ctx: &mut RequestContext, incoming: IncomingRequest) -> Resul
 /// headers to add to whatever the answer is.
 async fn answer(
     ctx: &Rc<RequestContext>,
-    routes: &Routes,
     resolution: Resolved<'_>,
 ) -> (ApiResult, limits::LimitHeaders) {
-    if matches!(ctx.method(), Method::Options) {
-        let methods = routes.methods_for(ctx.path());
-        if !methods.is_empty() {
-            return (cors::preflight(ctx, &methods), Vec::new());
-        }
+    // No route answers OPTIONS, so on a routed path it resolves to the path's methods.
+    if matches!(ctx.method(), Method::Options)
+        && let Resolved::MethodNotAllowed(methods) = &resolution
+    {
+        return (cors::preflight(ctx, methods), Vec::new());
     }
     let headers = match limits::admit(ctx) {
         Ok(headers) => headers,
@@ -174,7 +173,8 @@ async fn send(out: ResponseOutparam, rendered: Rendered) {
     }
 }
 
-/// The component's due jobs, then old rate-limit counters if this request counted.
+/// The component's due jobs, then old rate-limit counters if this request used the edge
+/// database (to count, or to read a session).
 async fn after_response(ctx: &RequestContext) {
     let jobs = (ctx.spec().jobs)();
     jobs.run_due(&JobContext::after(&ctx.shared)).await;

@@ -380,7 +380,7 @@ pub async fn deliver_pending(delivery: Delivery<'_>) -> usize {
     let Delivery { db, caller, logger } = delivery;
     let variables = caller.variables;
     let policy = RetryPolicy::from_variables(variables);
-    store::retention::prune_expired(db, variables, logger, &[DELIVERED]);
+    store::retention::prune_expired(db, variables, logger, &DELIVERED);
     dead_letter_expired(db, variables, logger);
     let now = clock::now_millis();
     let lease_until = now.saturating_add(i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX));
@@ -488,22 +488,32 @@ pub struct OutboxHealth {
     pub dead_lettered: i64,
 }
 
-/// Counts the outbox's pending and dead-lettered events. Each count reads only its partial
-/// index: delivered events, the bulk of the table, are never visited.
+/// Counts the outbox's pending and dead-lettered events, in one statement. Each count reads
+/// only its partial index: delivered events, the bulk of the table, are never visited.
 pub fn health(db: &Database) -> Result<OutboxHealth, StoreError> {
     let table = table(db);
-    let pending = db.scalar(
-        &format!("SELECT COUNT(*) FROM {table} WHERE delivered_at IS NULL AND dead_at IS NULL"),
+    let counts = db.query_one(
+        &format!(
+            "SELECT
+                 (SELECT COUNT(*) FROM {table} WHERE delivered_at IS NULL AND dead_at IS NULL)
+                     AS pending,
+                 (SELECT COUNT(*) FROM {table} WHERE dead_at IS NOT NULL) AS dead_lettered"
+        ),
         &[],
     )?;
-    let dead_lettered = db.scalar(
-        &format!("SELECT COUNT(*) FROM {table} WHERE dead_at IS NOT NULL"),
-        &[],
-    )?;
-    Ok(OutboxHealth {
-        pending,
-        dead_lettered,
-    })
+    Ok(counts.unwrap_or(OutboxHealth {
+        pending: 0,
+        dead_lettered: 0,
+    }))
+}
+
+impl FromRow for OutboxHealth {
+    fn from_row(row: &RowView<'_>) -> Result<Self, StoreError> {
+        Ok(Self {
+            pending: row.integer("pending")?,
+            dead_lettered: row.integer("dead_lettered")?,
+        })
+    }
 }
 
 struct DeadRow(DeadLetter);

@@ -17,7 +17,7 @@ use http_service::{
 use outbox::{Delivery, Retried};
 use platform::Service;
 use serde_json::json;
-use store::{Check, Retention};
+use store::{Check, Database, Retention};
 
 /// A producer's own routes: `GET /health` and the private dead-letter endpoints. A
 /// component adds its routes to these.
@@ -46,7 +46,7 @@ impl Job for DeliverEvents {
     fn check(&self, ctx: &JobContext) -> Option<Check> {
         let now = platform::clock::now_millis();
         let cutoff = Retention::from_variables(ctx.variables()).cutoff(now);
-        let label = ctx.db().ok()?.label();
+        let label = ctx.label()?;
         let mut check = outbox::pending_check(label, now, cutoff.as_deref());
         if let Some(cutoff) = &cutoff {
             check = check.or(outbox::DELIVERED.check(label, cutoff));
@@ -54,22 +54,14 @@ impl Job for DeliverEvents {
         Some(check)
     }
 
-    fn run<'a>(&'a self, ctx: &'a JobContext) -> JobFuture<'a> {
+    fn run<'a>(&'a self, ctx: &'a JobContext, db: &'a Database) -> JobFuture<'a> {
         Box::pin(async move {
-            match ctx.db() {
-                Ok(db) => {
-                    outbox::deliver_pending(Delivery {
-                        db,
-                        caller: ctx.caller(),
-                        logger: ctx.logger(),
-                    })
-                    .await;
-                }
-                Err(error) => ctx.logger().error(
-                    "cannot open the database to deliver events",
-                    json!({ "cause": error.to_string() }),
-                ),
-            }
+            outbox::deliver_pending(Delivery {
+                db,
+                caller: ctx.caller(),
+                logger: ctx.logger(),
+            })
+            .await;
         })
     }
 }

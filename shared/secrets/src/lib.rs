@@ -6,7 +6,8 @@
 //!
 //! The runner refuses such a secret at start-up, naming the variable; a component, which
 //! reads its variables per request under Spin, answers 503 instead of signing or checking
-//! anything with it. Both use [`check`] and [`check_distinct`].
+//! anything with it. Both use [`check`]; the runner also checks that no two secrets are
+//! equal with [`check_distinct`] (a component compares the two it reads itself).
 
 /// Shortest accepted secret, in bytes (HS256 wants at least its 32-byte output size).
 pub const MIN_BYTES: usize = 32;

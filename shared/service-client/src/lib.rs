@@ -44,6 +44,13 @@ pub fn upstream_timeout(variables: &Variables) -> Duration {
         .map_or(DEFAULT_TIMEOUT, Duration::from_millis)
 }
 
+/// How long a chain of calls may take: one that itself waits on another service (an order on
+/// its reservation, then on a release) gets three upstream timeouts and a second. The gateway
+/// waits that long for a forwarded request, and an order attempt holds its lease that long.
+pub fn chain_timeout(variables: &Variables) -> Duration {
+    upstream_timeout(variables) * 3 + Duration::from_secs(1)
+}
+
 /// Who calls: the service (the issuer of its token), the request the call is for (its id
 /// travels along for the logs), and that service's variables (the token's secret).
 #[derive(Debug, Clone, Copy)]

@@ -2,7 +2,7 @@
 //! (`fermyon:spin/sqlite@2.0.0`) that every Spin host, Fermyon Cloud included, provides.
 //!
 //! Under Spin every `Connection::open` is a new connection whose first statement loads the
-//! whole schema, so a request opens its database once ([`Database::open`]) and every step of
+//! whole schema, so a request opens its database once ([`Schema::open`]) and every step of
 //! it, the work after its response included, uses that one connection. Opening checks the
 //! schema with one read and migrates on first use (see [`Schema`]: a service's migrations
 //! come in tracks, its own and the outbox's, each numbered once).
@@ -19,7 +19,7 @@
 //!
 //! Rows are read into types with [`FromRow`]: a row that does not fit is an error
 //! ([`StoreError::Corrupt`]), never silently dropped. Lists come a page at a time with their
-//! total in one statement ([`Database::page`]); batches of due work are claimed in one
+//! total, counted first ([`Database::page`]); batches of due work are claimed in one
 //! statement ([`Database::claim`]); finished records go after the retention period
 //! ([`retention`]).
 
@@ -83,7 +83,8 @@ impl StoreError {
         }
     }
 
-    pub(crate) fn corrupt(label: &'static str, cause: impl std::fmt::Display) -> Self {
+    /// Stored data that does not read back as it was written.
+    pub fn corrupt(label: &'static str, cause: impl std::fmt::Display) -> Self {
         StoreError::Corrupt {
             label,
             cause: cause.to_string(),

@@ -20,7 +20,7 @@ const FIRST_PAUSE: Duration = Duration::from_micros(500);
 /// The longest pause between two tries: about what a write transaction holds the lock.
 const MAX_PAUSE: Duration = Duration::from_millis(8);
 
-fn nanos(duration: Duration) -> u64 {
+pub(crate) fn nanos(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
@@ -51,6 +51,15 @@ fn only_reads(statement: &str) -> bool {
     first.eq_ignore_ascii_case("SELECT") || first.eq_ignore_ascii_case("WITH")
 }
 
+/// Turns SQLite's busy handler off on `db`'s connection: from here on, its lock waits are
+/// this module's.
+pub(crate) fn make_waits_ours(db: &Database) -> Result<(), StoreError> {
+    db.execute_once("PRAGMA busy_timeout = 0", &[])
+        .map_err(|error| StoreError::sqlite(db.label, error))?;
+    db.waits_are_ours.set(true);
+    Ok(())
+}
+
 /// Runs `statement`, waiting in short jittered steps while another connection holds the lock.
 pub(crate) fn run_waiting(
     db: &Database,
@@ -58,9 +67,7 @@ pub(crate) fn run_waiting(
     parameters: &[Value],
 ) -> Result<QueryResult, StoreError> {
     if !db.waits_are_ours.get() && !only_reads(statement) {
-        db.execute_once("PRAGMA busy_timeout = 0", &[])
-            .map_err(|error| StoreError::sqlite(db.label, error))?;
-        db.waits_are_ours.set(true);
+        make_waits_ours(db)?;
     }
     let deadline = monotonic_clock::now().saturating_add(nanos(LOCK_WAIT));
     let mut wait = FIRST_PAUSE;

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use spin_sdk::wit::wasi::clocks0_2_0::monotonic_clock;
 
-use crate::lock::{is_busy, jittered, pause};
+use crate::lock::{is_busy, jittered, make_waits_ours, nanos, pause};
 use crate::{Database, StoreError, Value};
 
 /// How long a first request waits for another instance to finish migrating.
@@ -83,7 +83,7 @@ impl Schema {
     }
 
     /// `<label>_migrations`: the applied migrations, by track.
-    pub fn history_table(&self) -> String {
+    fn history_table(&self) -> String {
         format!("{}_migrations", self.label)
     }
 
@@ -115,9 +115,7 @@ impl Schema {
         // SQLite's own wait would hold one host thread per waiting instance (Spin runs each
         // statement on its blocking pool); a few hundred first requests then starve the one
         // that migrates. Waits are ours, on the component's clock.
-        db.execute_once("PRAGMA busy_timeout = 0", &[])
-            .map_err(|error| StoreError::sqlite(self.label, error))?;
-        db.waits_are_ours.set(true);
+        make_waits_ours(db)?;
         loop {
             match db.execute_once("BEGIN IMMEDIATE", &[]) {
                 Ok(_) => break,
@@ -137,15 +135,7 @@ impl Schema {
                 Err(error) => return Err(StoreError::sqlite(self.label, error)),
             }
         }
-        let outcome = self.migrate_locked(db);
-        let finished = match outcome {
-            Ok(()) => db.execute("COMMIT", &[]).map(drop),
-            Err(error) => Err(error),
-        };
-        if let Err(error) = finished {
-            let _ = db.execute_once("ROLLBACK", &[]);
-            return Err(error);
-        }
+        db.finish(self.migrate_locked(db))?;
         // Write-ahead logging lets readers go on while a writer works (SQLite files start in
         // rollback-journal mode, where a commit waits for every reader). The mode is stored
         // in the file, so the instance that migrated sets it once; hosts whose databases are
@@ -291,10 +281,6 @@ impl Schema {
         }
         Ok(())
     }
-}
-
-fn nanos(duration: Duration) -> u64 {
-    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

@@ -90,43 +90,68 @@ impl Database {
     /// `cutoff`; returns how many went. It reads first, so a pass with nothing to delete
     /// takes no write lock.
     pub fn prune(&self, expiry: &Expiry, cutoff: &str) -> Result<usize, StoreError> {
-        let table = expiry.table_of(self.label());
-        let selected = expiry.condition();
-        let cutoff = [Value::Text(cutoff.to_string())];
-        if !self.any(&table, &selected, &cutoff)? {
+        let found = self.any(
+            &expiry.table_of(self.label()),
+            &expiry.condition(),
+            &[Value::Text(cutoff.to_string())],
+        )?;
+        if !found {
             return Ok(0);
         }
+        self.delete_batch(expiry, cutoff)
+    }
+
+    /// [`Database::prune`] without its read: for a caller whose check just found records.
+    pub fn delete_batch(&self, expiry: &Expiry, cutoff: &str) -> Result<usize, StoreError> {
+        let table = expiry.table_of(self.label());
         let deleted = self.execute(
             &format!(
                 "DELETE FROM {table} WHERE rowid IN
-                 (SELECT rowid FROM {table} WHERE {selected} LIMIT {PRUNE_BATCH}) RETURNING 1"
+                 (SELECT rowid FROM {table} WHERE {} LIMIT {PRUNE_BATCH}) RETURNING 1",
+                expiry.condition()
             ),
-            &cutoff,
+            &[Value::Text(cutoff.to_string())],
         )?;
         Ok(deleted.rows.len())
     }
 }
 
-/// Deletes a batch of each kind of finished record in `expiries` older than the retention
-/// period, logging what went; a failure is logged and left to a later pass.
-pub fn prune_expired(db: &Database, variables: &Variables, logger: &Logger, expiries: &[Expiry]) {
+/// How a pass deletes a batch: [`Database::prune`] or [`Database::delete_batch`].
+type DeleteBatch = fn(&Database, &Expiry, &str) -> Result<usize, StoreError>;
+
+/// Deletes a batch of `expiry`'s finished records older than the retention period, reading
+/// first, and logs what went; a failure is logged and left to a later pass.
+pub fn prune_expired(db: &Database, variables: &Variables, logger: &Logger, expiry: &Expiry) {
+    prune_logged(db, variables, logger, expiry, Database::prune);
+}
+
+/// [`prune_expired`] for a job whose check just found such records: no second read.
+pub fn prune_found(db: &Database, variables: &Variables, logger: &Logger, expiry: &Expiry) {
+    prune_logged(db, variables, logger, expiry, Database::delete_batch);
+}
+
+fn prune_logged(
+    db: &Database,
+    variables: &Variables,
+    logger: &Logger,
+    expiry: &Expiry,
+    delete: DeleteBatch,
+) {
     let now = platform::clock::now_millis();
     let Some(cutoff) = Retention::from_variables(variables).cutoff(now) else {
         return;
     };
-    for expiry in expiries {
-        let table = expiry.table_of(db.label());
-        match db.prune(expiry, &cutoff) {
-            Ok(0) => {}
-            Ok(deleted) => logger.info(
-                "deleted records past the retention period",
-                json!({ "table": table, "deleted": deleted, "before": cutoff }),
-            ),
-            Err(error) => logger.error(
-                "could not delete records past the retention period",
-                json!({ "table": table, "cause": error.to_string() }),
-            ),
-        }
+    let table = expiry.table_of(db.label());
+    match delete(db, expiry, &cutoff) {
+        Ok(0) => {}
+        Ok(deleted) => logger.info(
+            "deleted records past the retention period",
+            json!({ "table": table, "deleted": deleted, "before": cutoff }),
+        ),
+        Err(error) => logger.error(
+            "could not delete records past the retention period",
+            json!({ "table": table, "cause": error.to_string() }),
+        ),
     }
 }
 
